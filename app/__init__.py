@@ -1,0 +1,1 @@
+"""Live Scoreboard: a real-time game backend (aiohttp + python-socketio)."""

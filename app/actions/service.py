@@ -1,0 +1,134 @@
+"""Start and complete actions: every anti-cheat check, then the credit.
+
+Check order follows PROTOCOL.md section 5: signature, owner, expiry, minimum play time,
+proof of work. A challenge that was already credited answers its stored ack even after
+it expired, so a client that lost an ack can always retry.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from app.actions.catalogue import Catalogue
+from app.anticheat.limits import RateLimiter
+from app.anticheat.proof import proof_ok
+from app.anticheat.tokens import Challenge, SessionClaims, TokenSigner, new_action_id
+from app.clock import day_key, iso, now_ms, week_key
+from app.errors import ProtocolError, outage_as_unavailable
+from app.leaderboard.boards import Standing
+from app.leaderboard.updates import BoardUpdates
+from app.scores.achievements import AchievementBook
+from app.scores.repository import CreditRecord, ScoreRepository
+
+log = logging.getLogger(__name__)
+
+
+class ActionService:
+    def __init__(
+        self,
+        catalogue: Catalogue,
+        signer: TokenSigner,
+        limiter: RateLimiter,
+        repo: ScoreRepository,
+        book: AchievementBook,
+        updates: BoardUpdates,
+    ) -> None:
+        self._catalogue = catalogue
+        self._signer = signer
+        self._limiter = limiter
+        self._repo = repo
+        self._book = book
+        self._updates = updates
+
+    async def start(self, player: SessionClaims, action: str) -> dict:
+        rule = self._catalogue.get(action)
+        if rule is None:
+            raise ProtocolError("unknown_action", f"no action named {action!r} in the catalogue")
+        now = now_ms()
+        action_id = new_action_id()
+        with outage_as_unavailable("rate limiting"):
+            wait_ms = await self._limiter.hit(f"start:{player.player_id}:{action}", rule.per_minute, 60_000, now, action_id)
+        if wait_ms:
+            raise ProtocolError("rate_limited", f"at most {rule.per_minute} {action} per minute", retry_after_ms=wait_ms)
+        challenge = Challenge(
+            action_id=action_id,
+            player_id=player.player_id,
+            action=action,
+            points=rule.points,
+            difficulty=rule.difficulty,
+            min_ms=rule.min_ms,
+            issued_ms=now,
+            expires_ms=now + rule.ttl_s * 1000,
+        )
+        return {
+            "action_id": action_id,
+            "token": self._signer.challenge_token(challenge),
+            "difficulty": rule.difficulty,
+            "min_ms": rule.min_ms,
+            "expires_at": iso(challenge.expires_ms),
+        }
+
+    async def complete(self, player: SessionClaims, token: str, proof: str) -> dict:
+        challenge = self._signer.read_challenge(token)
+        if challenge.player_id != player.player_id:
+            raise ProtocolError("token_invalid", "this challenge belongs to another player")
+        now = now_ms()
+        refusal = None
+        if now >= challenge.expires_ms:
+            refusal = ProtocolError("token_expired", "the challenge expired; start a new one")
+        elif now - challenge.issued_ms < challenge.min_ms:
+            wait = challenge.min_ms - (now - challenge.issued_ms)
+            refusal = ProtocolError("too_fast", f"completed {wait} ms before the minimum play time", retry_after_ms=wait)
+        if refusal is not None:
+            with outage_as_unavailable("the score store"):
+                stored = await self._repo.find_ack(challenge.action_id)
+            if stored is None:
+                raise refusal
+        if not proof_ok(token, proof, challenge.difficulty):
+            raise ProtocolError("proof_invalid", f"proof does not give {challenge.difficulty} leading zero bits")
+        if refusal is not None:
+            return {**stored, "duplicate": True}
+        return await self._credit(player, challenge, now)
+
+    async def _credit(self, player: SessionClaims, challenge: Challenge, now: int) -> dict:
+        rec = CreditRecord(challenge.action_id, player.player_id, challenge.action, challenge.points, now)
+        with outage_as_unavailable("the score store"):
+            outcome = await self._repo.credit(rec)
+            if outcome.ack is not None:
+                return {**outcome.ack, "duplicate": outcome.duplicate}
+            if outcome.after is None:
+                # Applied by an attempt that died before storing its ack: answer from the totals.
+                doc = await self._repo.get_player(player.player_id)
+                ack = _ack(rec, doc or {}, [])
+                return {**await self._repo.finish(rec.action_id, ack), "duplicate": outcome.duplicate}
+            standing = Standing.from_player(outcome.after, rec.at_ms)
+            unlocked = []
+            for ach in self._book.crossed(outcome.before, outcome.after, rec.day):
+                await self._repo.unlock(rec.player_id, ach.id, rec.at_ms)
+                unlocked.append(ach)
+        rank = await self._updates.publish(standing)
+        if rank is not None:
+            with outage_as_unavailable("the score store"):
+                for ach in self._book.by_rank(rank):
+                    if await self._repo.unlock(rec.player_id, ach.id, rec.at_ms):
+                        unlocked.append(ach)
+        ack = _ack(rec, outcome.after, [a.id for a in unlocked])
+        with outage_as_unavailable("the score store"):
+            stored = await self._repo.finish(rec.action_id, ack)
+        log.info("action credited", extra={"player_id": rec.player_id, "action_id": rec.action_id, "points": rec.points})
+        for ach in unlocked:
+            await self._updates.announce_achievement(rec.player_id, {**ach.public(), "unlocked_at": iso(rec.at_ms)})
+        return {**stored, "duplicate": outcome.duplicate}
+
+
+def _ack(rec: CreditRecord, doc: dict, achievements: list[str]) -> dict:
+    return {
+        "action_id": rec.action_id,
+        "points": rec.points,
+        "score": {
+            "total": int(doc.get("total", 0)),
+            "daily": int((doc.get("days") or {}).get(day_key(rec.at_ms), 0)),
+            "weekly": int((doc.get("weeks") or {}).get(week_key(rec.at_ms), 0)),
+        },
+        "achievements": achievements,
+    }

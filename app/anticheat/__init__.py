@@ -1,0 +1,1 @@
+"""Anti-cheat: signed tokens, proof of work, rate limits."""

@@ -1,0 +1,1 @@
+"""Thin handlers: load the payload with a schema, call one service, shape the reply."""

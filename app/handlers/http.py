@@ -1,0 +1,84 @@
+"""HTTP routes: sessions, leaderboards, players, the action catalogue (PROTOCOL.md 3, 6)."""
+
+from __future__ import annotations
+
+import secrets
+
+from aiohttp import web
+
+from app.config import Settings
+from app.errors import ProtocolError
+from app.handlers.replies import json_body
+from app.rooms.names import parse_board
+from app.schemas import LeaderboardQuerySchema, SessionSchema
+from app.services import Services
+
+SERVICES = web.AppKey("services", Services)
+SETTINGS = web.AppKey("settings", Settings)
+
+
+def _authorized(request: web.Request, settings: Settings) -> bool:
+    header = request.headers.get("Authorization")
+    if header is not None:
+        scheme, _, key = header.partition(" ")
+        if settings.api_key is None or scheme.lower() != "bearer":
+            return False
+        return secrets.compare_digest(key.strip().encode(), str(settings.api_key).encode())
+    return settings.allow_guest_sessions
+
+
+async def create_session(request: web.Request) -> web.Response:
+    settings = request.app[SETTINGS]
+    if not _authorized(request, settings):
+        raise ProtocolError("unauthorized", "guest sessions are off: send Authorization: Bearer <API_KEY>")
+    req = SessionSchema(settings.regions).load(await json_body(request))
+    session = await request.app[SERVICES].players.create_session(**req)
+    return web.json_response(session, status=201)
+
+
+def _single_query(request: web.Request) -> dict[str, str]:
+    query = request.query
+    repeated = [k for k in query if len(query.getall(k)) > 1]
+    if repeated:
+        raise ProtocolError("invalid_payload", f"query parameters given twice: {repeated}")
+    return {k: v for k, v in query.items() if v != "" or k == "around"}
+
+
+async def leaderboard(request: web.Request) -> web.Response:
+    settings = request.app[SETTINGS]
+    board = parse_board(request.match_info["board"], settings.regions)
+    req = LeaderboardQuerySchema().load(_single_query(request))
+    result = await request.app[SERVICES].reads.get(board, req["period"], req["limit"], req["offset"], req["around"])
+    return web.json_response(result)
+
+
+async def player(request: web.Request) -> web.Response:
+    return web.json_response(await request.app[SERVICES].players.profile(request.match_info["player_id"]))
+
+
+async def actions(request: web.Request) -> web.Response:
+    catalogue = request.app[SERVICES].catalogue
+    return web.json_response(
+        {
+            "actions": [
+                {
+                    "action": rule.name,
+                    "points": rule.points,
+                    "min_ms": rule.min_ms,
+                    "ttl_s": rule.ttl_s,
+                    "difficulty": rule.difficulty,
+                    "per_minute": rule.per_minute,
+                }
+                for rule in catalogue
+            ]
+        }
+    )
+
+
+def add_routes(app: web.Application) -> list[web.AbstractRoute]:
+    return [
+        app.router.add_post("/api/v1/sessions", create_session),
+        app.router.add_get("/api/v1/leaderboards/{board}", leaderboard),
+        app.router.add_get("/api/v1/players/{player_id}", player),
+        app.router.add_get("/api/v1/actions", actions),
+    ]

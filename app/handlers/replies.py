@@ -1,0 +1,93 @@
+"""The one place that turns errors into protocol replies, for sockets and for HTTP."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+from marshmallow import ValidationError
+
+from app.errors import HTTP_STATUS, ProtocolError
+from app.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+_NO_PAYLOAD = object()
+
+
+def invalid(exc: ValidationError) -> ProtocolError:
+    return ProtocolError("invalid_payload", "invalid payload: " + json.dumps(exc.messages, default=str)[:500])
+
+
+def to_protocol_error(exc: Exception, where: str) -> ProtocolError:
+    if isinstance(exc, ProtocolError):
+        return exc
+    if isinstance(exc, ValidationError):
+        return invalid(exc)
+    log.exception("unexpected error in %s", where)
+    return ProtocolError("unavailable", "the server could not complete this request; retry later")
+
+
+def acked(event: str, metrics: Metrics) -> Callable:
+    """Wrap a socket handler `(sid, payload) -> dict` so that its ack is always one object."""
+
+    def wrap(handler: Callable[[str, object], Awaitable[dict]]) -> Callable:
+        @functools.wraps(handler)
+        async def wrapper(sid: str, *args: object) -> dict:
+            started = time.perf_counter()
+            try:
+                if len(args) != 1:
+                    raise ProtocolError("invalid_payload", "send exactly one JSON object")
+                reply = {"ok": True, **await handler(sid, args[0])}
+                outcome = "ok"
+            except Exception as exc:  # noqa: BLE001 - every failure becomes an error ack
+                error = to_protocol_error(exc, event)
+                reply = {"ok": False, "error": error.as_error()}
+                outcome = error.code
+            metrics.events.labels(event, outcome).inc()
+            metrics.latency.labels(event).observe(time.perf_counter() - started)
+            return reply
+
+        return wrapper
+
+    return wrap
+
+
+def error_response(error: ProtocolError) -> web.Response:
+    return web.json_response({"error": error.as_error()}, status=HTTP_STATUS.get(error.code, 400))
+
+
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large", 401: "unauthorized", 429: "rate_limited"}
+
+
+@web.middleware
+async def http_errors(request: web.Request, handler: Callable) -> web.StreamResponse:
+    """Every HTTP error leaves with the `{"error": {"code", "message"}}` body, never a bare 5xx."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = _HTTP_CODES.get(exc.status, "invalid_payload")
+        resp = error_response(ProtocolError(code, exc.reason or code))
+        if exc.status == 405:
+            resp.headers["Allow"] = exc.headers.get("Allow", "")
+        return resp
+    except Exception as exc:  # noqa: BLE001
+        return error_response(to_protocol_error(exc, request.path))
+
+
+async def json_body(request: web.Request) -> object:
+    """The request body as JSON; anything else is invalid_payload."""
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise ProtocolError("payload_too_large", "request body is over the size limit") from None
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        raise ProtocolError("invalid_payload", "request body must be a JSON object") from None

@@ -1,0 +1,123 @@
+"""Socket.IO events: connect and rooms, actions, leaderboard reads (PROTOCOL.md 4-6)."""
+
+from __future__ import annotations
+
+import logging
+
+import socketio
+from socketio.exceptions import ConnectionRefusedError as Refused
+
+from app.anticheat.tokens import SessionClaims
+from app.errors import ProtocolError
+from app.handlers.replies import acked
+from app.metrics import Metrics
+from app.rooms.names import home_rooms, parse_board
+from app.schemas import ActionCompleteSchema, ActionStartSchema, LeaderboardGetSchema, RoomSchema
+from app.services import Services
+
+log = logging.getLogger(__name__)
+
+
+class Connection:
+    """Per-connection state, kept in the Socket.IO session of that connection."""
+
+    def __init__(self, player: SessionClaims | None, transport: str) -> None:
+        self.player = player
+        self.transport = transport
+        self.home: set[str] = set(home_rooms(player.player_id, player.region, player.guild)) if player else set()
+        self.watched: set[str] = set()
+
+    @property
+    def role(self) -> str:
+        return "player" if self.player else "spectator"
+
+
+def register(sio: socketio.AsyncServer, services: Services, metrics: Metrics) -> None:
+    async def connection(sid: str) -> Connection:
+        return (await sio.get_session(sid))["conn"]
+
+    async def player_of(sid: str) -> SessionClaims:
+        conn = await connection(sid)
+        if conn.player is None:
+            raise ProtocolError("not_a_player", "connect with a session token to play")
+        return conn.player
+
+    @sio.event
+    async def connect(sid: str, environ: dict, auth: object = None) -> None:
+        player = None
+        if auth not in (None, {}):
+            token = auth.get("token") if isinstance(auth, dict) else None
+            try:
+                player = services.signer.read_session(token)
+            except ProtocolError as exc:
+                raise Refused(exc.code) from None
+        conn = Connection(player, sio.transport(sid))
+        await sio.save_session(sid, {"conn": conn})
+        for room in conn.home:
+            await sio.enter_room(sid, room)
+        metrics.connections.labels(conn.role).inc()
+
+    @sio.event
+    async def disconnect(sid: str, reason: object = None) -> None:
+        try:
+            conn = await connection(sid)
+        except KeyError:
+            return
+        metrics.connections.labels(conn.role).dec()
+
+    @sio.on("watch")
+    @acked("watch", metrics)
+    async def watch(sid: str, data: object) -> dict:
+        room = RoomSchema().load(data)["room"]
+        conn = await connection(sid)
+        viewer_guild = conn.player.guild if conn.player else None
+        counts = services.watch.check(room, viewer_guild, conn.watched, conn.home)
+        snapshot = await services.feed.snapshot(room)
+        if counts:
+            conn.watched.add(room)
+        await sio.enter_room(sid, room)
+        return {"room": room, "snapshot": snapshot}
+
+    @sio.on("unwatch")
+    @acked("unwatch", metrics)
+    async def unwatch(sid: str, data: object) -> dict:
+        room = RoomSchema().load(data)["room"]
+        services.watch.check_name(room)
+        conn = await connection(sid)
+        if room in conn.watched:
+            conn.watched.discard(room)
+            if room not in conn.home:
+                await sio.leave_room(sid, room)
+        return {}
+
+    @sio.on("action:start")
+    @acked("action:start", metrics)
+    async def action_start(sid: str, data: object) -> dict:
+        req = ActionStartSchema().load(data)
+        player = await player_of(sid)
+        return {"challenge": await services.actions.start(player, req["action"])}
+
+    @sio.on("action:complete")
+    @acked("action:complete", metrics)
+    async def action_complete(sid: str, data: object) -> dict:
+        req = ActionCompleteSchema().load(data)
+        player = await player_of(sid)
+        try:
+            result = await services.actions.complete(player, req["token"], req["proof"])
+        except ProtocolError as exc:
+            metrics.actions.labels(exc.code).inc()
+            raise
+        metrics.actions.labels("duplicate" if result["duplicate"] else "credited").inc()
+        return result
+
+    @sio.on("leaderboard:get")
+    @acked("leaderboard:get", metrics)
+    async def leaderboard_get(sid: str, data: object) -> dict:
+        req = LeaderboardGetSchema().load(data)
+        board = parse_board(req["board"], services.watch.regions)
+        return await services.reads.get(board, req["period"], req["limit"], req["offset"], req["around"])
+
+    @sio.on("*")
+    async def unknown_event(event: str, sid: str, *args: object) -> dict:
+        metrics.events.labels("unknown", "invalid_payload").inc()
+        return {"ok": False, "error": {"code": "invalid_payload", "message": f"unknown event {str(event)[:64]!r}"}}

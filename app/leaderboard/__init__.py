@@ -1,0 +1,1 @@
+"""Leaderboards: the Redis read model (sorted sets per board and period) and its updates."""

@@ -1,0 +1,1 @@
+"""Players: sessions (who you are) and profiles (what you have done)."""

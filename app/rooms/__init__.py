@@ -1,0 +1,1 @@
+"""Rooms: names, who may watch what, and membership on connect."""

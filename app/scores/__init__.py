@@ -1,0 +1,1 @@
+"""Scores: MongoDB as the source of truth (players, action log, totals, achievements)."""

@@ -1,0 +1,159 @@
+"""create_app(settings): one aiohttp app with its Socket.IO server, stores and services.
+
+Each resource has one cleanup context, appended in dependency order; cleanup runs in
+reverse and only for what started.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp_cors
+import socketio
+from aiohttp import web
+from pymongo.asynchronous.database import AsyncDatabase
+from redis.asyncio import Redis
+
+from app.actions.catalogue import Catalogue, read_catalogue_file
+from app.actions.service import ActionService
+from app.anticheat.limits import RateLimiter
+from app.anticheat.tokens import TokenSigner
+from app.config import Settings
+from app.embedded import EmbeddedDocumentStore, in_process_redis
+from app.handlers import health, http, sockets
+from app.handlers.replies import http_errors
+from app.leaderboard.boards import BoardStore
+from app.leaderboard.feed import RoomFeed
+from app.leaderboard.reads import LeaderboardReads
+from app.leaderboard.updates import BoardUpdates
+from app.metrics import Metrics
+from app.players.service import PlayerService
+from app.rooms.watching import WatchPolicy
+from app.scores.achievements import AchievementBook
+from app.scores.repository import ScoreRepository, open_database
+from app.services import Services
+
+log = logging.getLogger(__name__)
+
+SIO = web.AppKey("sio", socketio.AsyncServer)
+MONGO = web.AppKey("mongo", AsyncDatabase)
+REDIS = web.AppKey("redis", Redis)
+
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+
+
+class SocketNotifier:
+    """Emits through the Socket.IO client manager: with Redis, to watchers on every instance."""
+
+    def __init__(self, sio: socketio.AsyncServer) -> None:
+        self._sio = sio
+
+    async def to_room(self, room: str, event: str, payload: dict) -> None:
+        await self._sio.emit(event, payload, room=room)
+
+
+async def mongo_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[http.SETTINGS]
+    embedded = None
+    url = settings.mongodb_url
+    if url is None:
+        embedded = EmbeddedDocumentStore(settings.data_dir / "documents")
+        url = await embedded.start()
+        log.info("MongoDB: embedded document store (SecantusDB) under %s", embedded.storage, extra={"backend": "embedded"})
+    else:
+        log.info("MongoDB: %s", _redact(url), extra={"backend": "mongodb"})
+    client, db = open_database(url, settings.mongodb_db, settings.store_timeout_ms)
+    try:
+        app[MONGO] = db
+        await ScoreRepository(db).ensure_indexes()
+        yield
+    finally:
+        await client.close()
+        if embedded is not None:
+            await embedded.stop()
+
+
+async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[http.SETTINGS]
+    if settings.redis_url is None:
+        app[REDIS] = in_process_redis()
+        log.info("Redis: in-process stand-in (fakeredis), single-instance mode", extra={"backend": "fakeredis"})
+    else:
+        timeout = settings.store_timeout_ms / 1000
+        app[REDIS] = Redis.from_url(settings.redis_url, socket_timeout=timeout, socket_connect_timeout=timeout)
+        log.info("Redis: %s", _redact(settings.redis_url), extra={"backend": "redis"})
+    yield
+    await app[REDIS].aclose()
+
+
+async def services_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings, redis, db = app[http.SETTINGS], app[REDIS], app[MONGO]
+    sio, metrics = app[SIO], app[health.METRICS]
+    raw = read_catalogue_file(settings.actions_file)
+    catalogue = Catalogue.from_dict(raw["actions"])
+    book = AchievementBook.load(raw.get("achievements") or {})
+    signer = TokenSigner(str(settings.secret_key), settings.session_ttl_s)
+    repo = ScoreRepository(db)
+    boards = BoardStore(redis)
+    notifier = SocketNotifier(sio)
+    feed = RoomFeed(redis, boards, notifier, settings.top_n)
+    updates = BoardUpdates(boards, feed, notifier)
+    services = Services(
+        signer=signer,
+        catalogue=catalogue,
+        actions=ActionService(catalogue, signer, RateLimiter(redis), repo, book, updates),
+        players=PlayerService(repo, boards, signer, book),
+        reads=LeaderboardReads(boards),
+        feed=feed,
+        watch=WatchPolicy(settings.regions),
+    )
+    app[http.SERVICES] = services
+    app[health.PROBES] = {"redis": redis.ping, "mongodb": repo.ping}
+    sockets.register(sio, services, metrics)
+    yield
+
+
+def _redact(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    if "@" in rest:
+        rest = "****@" + rest.split("@", 1)[1]
+    return scheme + sep + rest
+
+
+def create_app(settings: Settings) -> web.Application:
+    app = web.Application(middlewares=[http_errors], client_max_size=settings.max_payload_bytes)
+    app[http.SETTINGS] = settings
+    app[health.METRICS] = Metrics()
+    cors_origins = "*" if "*" in settings.cors_origins else list(settings.cors_origins)
+    manager = socketio.AsyncRedisManager(settings.redis_url) if settings.redis_url else None
+    sio = socketio.AsyncServer(
+        async_mode="aiohttp",
+        client_manager=manager,
+        cors_allowed_origins=cors_origins,
+        max_http_buffer_size=settings.max_payload_bytes,
+    )
+    sio.attach(app)
+    app[SIO] = sio
+
+    app.cleanup_ctx.append(mongo_ctx)
+    app.cleanup_ctx.append(redis_ctx)
+    app.cleanup_ctx.append(services_ctx)
+
+    health.add_routes(app)
+    api_routes = http.add_routes(app)
+    if (STATIC_DIR / "index.html").exists():
+        app.router.add_get("/", _index)
+        app.router.add_static("/static/", STATIC_DIR)
+    cors = aiohttp_cors.setup(app, defaults={
+        origin: aiohttp_cors.ResourceOptions(allow_headers="*", expose_headers="*")
+        for origin in settings.cors_origins
+    })
+    for route in api_routes:
+        cors.add(route)
+    return app
+
+
+async def _index(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(STATIC_DIR / "index.html")

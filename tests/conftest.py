@@ -1,0 +1,258 @@
+"""Shared fixtures: a real redis-server and a real MongoDB-wire server per test session,
+and a real app on a real port per test. Nothing of our own I/O is mocked."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import aiohttp
+import pytest
+import redis
+import socketio
+
+from app.anticheat.proof import solve
+from app.config import Secret, Settings
+from app.embedded import free_port
+from app.server import create_app
+
+ROOT = Path(__file__).resolve().parent.parent
+
+TEST_ACTIONS = {
+    "actions": {
+        "quick": {"points": 10, "min_ms": 0, "ttl_s": 60, "difficulty": 4, "per_minute": 1000},
+        "big": {"points": 600, "min_ms": 0, "ttl_s": 60, "difficulty": 4, "per_minute": 1000},
+        "slow": {"points": 50, "min_ms": 400, "ttl_s": 60, "difficulty": 4, "per_minute": 1000},
+        "brief": {"points": 5, "min_ms": 0, "ttl_s": 1, "difficulty": 4, "per_minute": 1000},
+        "limited": {"points": 1, "min_ms": 0, "ttl_s": 60, "difficulty": 4, "per_minute": 2},
+        "hard": {"points": 1, "min_ms": 0, "ttl_s": 60, "difficulty": 30, "per_minute": 1000},
+    }
+}
+
+
+def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args[0]} exited with {proc.returncode}")
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listened on {port}")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+class RedisProcess:
+    """A redis-server of the tests' own, on a free port, restartable (empty) on that port."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.proc: subprocess.Popen | None = None
+        self.start()
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        binary = shutil.which("redis-server")
+        assert binary, "redis-server is missing: run make setup"
+        self.proc = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL,
+        )
+        wait_for_port(self.port, self.proc)
+
+    def stop(self) -> None:
+        if self.proc:
+            stop(self.proc)
+
+
+class DocumentStoreProcess:
+    """The MongoDB-wire server (SecantusDB) of the tests' own, restartable on its port and files."""
+
+    def __init__(self, storage: Path) -> None:
+        self.port = free_port()
+        self.storage = storage
+        self.proc: subprocess.Popen | None = None
+        self.start()
+
+    @property
+    def url(self) -> str:
+        return f"mongodb://127.0.0.1:{self.port}/?directConnection=true"
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", "from secantus.cli import main; raise SystemExit(main())",
+             "--host", "127.0.0.1", "--port", str(self.port), "--storage-path", str(self.storage),
+             "--log-level", "WARNING"],
+            stdout=subprocess.DEVNULL,
+        )
+        wait_for_port(self.port, self.proc)
+
+    def stop(self) -> None:
+        if self.proc:
+            stop(self.proc)
+
+
+@pytest.fixture(scope="session")
+def redis_proc() -> Iterator[RedisProcess]:
+    proc = RedisProcess()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture(scope="session")
+def mongo_proc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DocumentStoreProcess]:
+    proc = DocumentStoreProcess(tmp_path_factory.mktemp("documents"))
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture(scope="session")
+def actions_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("catalogue") / "actions.json"
+    path.write_text(json.dumps(TEST_ACTIONS))
+    return path
+
+
+@pytest.fixture
+def settings(tmp_path: Path, redis_proc: RedisProcess, mongo_proc: DocumentStoreProcess, actions_file: Path) -> Settings:
+    """Settings for one test: its own database, a flushed Redis, the test catalogue."""
+    redis.Redis.from_url(redis_proc.url).flushall()
+    return Settings(
+        secret_key=Secret("test-secret-key-0123456789"),
+        port=0,
+        mongodb_url=mongo_proc.url,
+        mongodb_db=f"t_{uuid.uuid4().hex[:12]}",
+        redis_url=redis_proc.url,
+        allow_guest_sessions=True,
+        actions_file=actions_file,
+        data_dir=tmp_path,
+        flush_ms=200,
+    )
+
+
+class Running:
+    """One app instance serving on a real port."""
+
+    def __init__(self, server) -> None:
+        self.server = server
+        self.url = str(server.make_url("")).rstrip("/")
+        self.app = server.app
+
+
+@pytest.fixture
+async def start_app(aiohttp_server) -> Callable[..., Awaitable[Running]]:
+    async def start(settings: Settings, **changes) -> Running:
+        server = await aiohttp_server(create_app(replace(settings, **changes)))
+        return Running(server)
+
+    return start
+
+
+@pytest.fixture
+async def app_url(start_app, settings: Settings) -> str:
+    return (await start_app(settings)).url
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+@pytest.fixture
+async def new_session(http: aiohttp.ClientSession, app_url: str) -> Callable[..., Awaitable[dict]]:
+    async def make(player_id: str | None = None, region: str = "eu", guild: str | None = None,
+                   name: str | None = None, url: str | None = None) -> dict:
+        player_id = player_id or f"p{uuid.uuid4().hex[:10]}"
+        body = {"player_id": player_id, "name": name or player_id[:32], "region": region}
+        if guild:
+            body["guild"] = guild
+        async with http.post(f"{url or app_url}/api/v1/sessions", json=body) as resp:
+            assert resp.status == 201, await resp.text()
+            return await resp.json()
+
+    return make
+
+
+class Client:
+    """A python-socketio AsyncClient that records every pushed event."""
+
+    def __init__(self) -> None:
+        self.sio = socketio.AsyncClient(reconnection=False)
+        self.events: dict[str, list] = {}
+
+        @self.sio.on("*")
+        async def record(event: str, data: object = None) -> None:
+            self.events.setdefault(event, []).append(data)
+
+    async def call(self, event: str, data: object = None, timeout: float = 10) -> dict:
+        return await self.sio.call(event, data, timeout=timeout)
+
+    async def play(self, action: str = "quick") -> tuple[dict, dict]:
+        """Start and complete one action; returns (challenge, ack)."""
+        started = await self.call("action:start", {"action": action})
+        assert started["ok"], started
+        challenge = started["challenge"]
+        proof = solve(challenge["token"], challenge["difficulty"])
+        if challenge["min_ms"]:
+            await asyncio.sleep(challenge["min_ms"] / 1000 + 0.05)
+        return challenge, await self.call("action:complete", {"token": challenge["token"], "proof": proof})
+
+    async def wait_event(self, event: str, count: int = 1, timeout: float = 10) -> list:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while len(self.events.get(event, [])) < count:
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"got {len(self.events.get(event, []))} {event}, wanted {count}")
+            await asyncio.sleep(0.02)
+        return self.events[event]
+
+
+@pytest.fixture
+async def connect(app_url: str) -> AsyncIterator[Callable[..., Awaitable[Client]]]:
+    clients: list[Client] = []
+
+    async def make(token: str | None = None, url: str | None = None, transports: list[str] | None = None,
+                   auth: object = None) -> Client:
+        client = Client()
+        if auth is None and token is not None:
+            auth = {"token": token}
+        await client.sio.connect(url or app_url, auth=auth, transports=transports or ["websocket"],
+                                 wait_timeout=10)
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        if client.sio.connected:
+            await client.sio.disconnect()
+
+
+@pytest.fixture
+async def player(new_session, connect) -> Callable[..., Awaitable[tuple[dict, Client]]]:
+    async def make(**kwargs) -> tuple[dict, Client]:
+        session = await new_session(**kwargs)
+        return session, await connect(session["token"])
+
+    return make
