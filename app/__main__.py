@@ -3,18 +3,31 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 
 from aiohttp import web
 
 from app import logs
 from app.config import ConfigError, Settings
-from app.server import create_app
+from app.server import REBUILD, create_app
+
+
+async def rebuild(settings: Settings) -> int:
+    """Open the stores as the server would, rebuild the boards from MongoDB, close."""
+    runner = web.AppRunner(create_app(settings))
+    await runner.setup()
+    try:
+        count = await runner.app[REBUILD]()
+    finally:
+        await runner.cleanup()
+    print(f"rebuilt leaderboards for {count} players")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m app", description="Live Scoreboard server")
-    parser.add_argument("command", nargs="?", default="serve", choices=["serve"])
+    parser.add_argument("command", nargs="?", default="serve", choices=["serve", "rebuild-leaderboards"])
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_env()
@@ -22,9 +35,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
     logs.configure(settings.log_level)
-    if args.command == "serve":
-        web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None,
-                    access_log=None)
+    if args.command == "rebuild-leaderboards":
+        if settings.redis_url is None:
+            print("REDIS_URL is unset: the in-process stand-in is rebuilt by the server at startup", file=sys.stderr)
+            return 2
+        return asyncio.run(rebuild(settings))
+    web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None, access_log=None)
     return 0
 
 

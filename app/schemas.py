@@ -69,3 +69,7 @@ class LeaderboardQuerySchema(_BoardQuery):
     limit = fields.Integer(load_default=10, strict=False, validate=validate.Range(1, 100))
     offset = fields.Integer(load_default=0, strict=False, validate=validate.Range(0, 1_000_000))
 
+
+
+class SuspensionSchema(Strict):
+    suspended = fields.Boolean(required=True, truthy={True}, falsy={False})

@@ -7,7 +7,7 @@ reverse and only for what started.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import aiohttp_cors
@@ -15,10 +15,12 @@ import socketio
 from aiohttp import web
 from pymongo.asynchronous.database import AsyncDatabase
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from app.actions.catalogue import Catalogue, read_catalogue_file
 from app.actions.service import ActionService
 from app.anticheat.limits import RateLimiter
+from app.anticheat.suspensions import Suspensions
 from app.anticheat.tokens import TokenSigner
 from app.config import Settings
 from app.embedded import EmbeddedDocumentStore, in_process_redis
@@ -27,6 +29,7 @@ from app.handlers.replies import http_errors
 from app.leaderboard.boards import BoardStore
 from app.leaderboard.feed import RoomFeed
 from app.leaderboard.reads import LeaderboardReads
+from app.leaderboard.rebuild import rebuild_boards
 from app.leaderboard.updates import BoardUpdates
 from app.metrics import Metrics
 from app.players.service import PlayerService
@@ -40,6 +43,7 @@ log = logging.getLogger(__name__)
 SIO = web.AppKey("sio", socketio.AsyncServer)
 MONGO = web.AppKey("mongo", AsyncDatabase)
 REDIS = web.AppKey("redis", Redis)
+REBUILD = web.AppKey("rebuild", Callable[[], Awaitable[int]])
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
@@ -100,11 +104,12 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     notifier = SocketNotifier(sio)
     feed = RoomFeed(redis, boards, notifier, settings.top_n)
     updates = BoardUpdates(boards, feed, notifier)
+    suspensions = Suspensions(redis)
     services = Services(
         signer=signer,
         catalogue=catalogue,
-        actions=ActionService(catalogue, signer, RateLimiter(redis), repo, book, updates),
-        players=PlayerService(repo, boards, signer, book),
+        actions=ActionService(catalogue, signer, RateLimiter(redis), repo, book, updates, suspensions),
+        players=PlayerService(repo, boards, signer, book, suspensions),
         reads=LeaderboardReads(boards),
         feed=feed,
         watch=WatchPolicy(settings.regions),
@@ -112,6 +117,12 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     app[http.SERVICES] = services
     app[health.PROBES] = {"redis": redis.ping, "mongodb": repo.ping}
     sockets.register(sio, services, metrics)
+    app[REBUILD] = lambda: rebuild_boards(repo, boards, suspensions)
+    try:
+        if await boards.is_empty():
+            await app[REBUILD]()
+    except (RedisError, OSError):
+        log.warning("Redis unavailable at startup: leaderboards not rebuilt", exc_info=True)
     yield
 
 

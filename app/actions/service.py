@@ -12,6 +12,7 @@ import logging
 from app.actions.catalogue import Catalogue
 from app.anticheat.limits import RateLimiter
 from app.anticheat.proof import proof_ok
+from app.anticheat.suspensions import Suspensions
 from app.anticheat.tokens import Challenge, SessionClaims, TokenSigner, new_action_id
 from app.clock import day_key, iso, now_ms, week_key
 from app.errors import ProtocolError, outage_as_unavailable
@@ -32,6 +33,7 @@ class ActionService:
         repo: ScoreRepository,
         book: AchievementBook,
         updates: BoardUpdates,
+        suspensions: Suspensions,
     ) -> None:
         self._catalogue = catalogue
         self._signer = signer
@@ -39,6 +41,7 @@ class ActionService:
         self._repo = repo
         self._book = book
         self._updates = updates
+        self._suspensions = suspensions
 
     async def start(self, player: SessionClaims, action: str) -> dict:
         rule = self._catalogue.get(action)
@@ -47,6 +50,7 @@ class ActionService:
         now = now_ms()
         action_id = new_action_id()
         with outage_as_unavailable("rate limiting"):
+            await self._suspensions.refuse_if_suspended(player.player_id)
             wait_ms = await self._limiter.hit(f"start:{player.player_id}:{action}", rule.per_minute, 60_000, now, action_id)
         if wait_ms:
             raise ProtocolError("rate_limited", f"at most {rule.per_minute} {action} per minute", retry_after_ms=wait_ms)
@@ -88,6 +92,7 @@ class ActionService:
             raise ProtocolError("proof_invalid", f"proof does not give {challenge.difficulty} leading zero bits")
         if refusal is not None:
             return {**stored, "duplicate": True}
+        await self._suspensions.refuse_if_suspended(player.player_id, fail_open=True)
         return await self._credit(player, challenge, now)
 
     async def _credit(self, player: SessionClaims, challenge: Challenge, now: int) -> dict:

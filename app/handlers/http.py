@@ -10,20 +10,24 @@ from app.config import Settings
 from app.errors import ProtocolError
 from app.handlers.replies import json_body
 from app.rooms.names import parse_board
-from app.schemas import LeaderboardQuerySchema, SessionSchema
+from app.schemas import LeaderboardQuerySchema, SessionSchema, SuspensionSchema
 from app.services import Services
 
 SERVICES = web.AppKey("services", Services)
 SETTINGS = web.AppKey("settings", Settings)
 
 
+def _has_api_key(request: web.Request, settings: Settings) -> bool:
+    scheme, _, key = request.headers.get("Authorization", "").partition(" ")
+    if settings.api_key is None or scheme.lower() != "bearer":
+        return False
+    return secrets.compare_digest(key.strip().encode(), str(settings.api_key).encode())
+
+
 def _authorized(request: web.Request, settings: Settings) -> bool:
-    header = request.headers.get("Authorization")
-    if header is not None:
-        scheme, _, key = header.partition(" ")
-        if settings.api_key is None or scheme.lower() != "bearer":
-            return False
-        return secrets.compare_digest(key.strip().encode(), str(settings.api_key).encode())
+    """A guest may create a session when guests are on, unless it sends a key that is wrong."""
+    if "Authorization" in request.headers:
+        return _has_api_key(request, settings)
     return settings.allow_guest_sessions
 
 
@@ -56,6 +60,15 @@ async def player(request: web.Request) -> web.Response:
     return web.json_response(await request.app[SERVICES].players.profile(request.match_info["player_id"]))
 
 
+async def suspension(request: web.Request) -> web.Response:
+    """Operator call (API_KEY): suspend or reinstate a player."""
+    if not _has_api_key(request, request.app[SETTINGS]):
+        raise ProtocolError("unauthorized", "send Authorization: Bearer <API_KEY>")
+    req = SuspensionSchema().load(await json_body(request))
+    player_id = request.match_info["player_id"]
+    return web.json_response(await request.app[SERVICES].players.set_suspended(player_id, req["suspended"]))
+
+
 async def actions(request: web.Request) -> web.Response:
     catalogue = request.app[SERVICES].catalogue
     return web.json_response(
@@ -80,5 +93,6 @@ def add_routes(app: web.Application) -> list[web.AbstractRoute]:
         app.router.add_post("/api/v1/sessions", create_session),
         app.router.add_get("/api/v1/leaderboards/{board}", leaderboard),
         app.router.add_get("/api/v1/players/{player_id}", player),
+        app.router.add_put("/api/v1/players/{player_id}/suspension", suspension),
         app.router.add_get("/api/v1/actions", actions),
     ]

@@ -6,6 +6,7 @@ import logging
 
 from redis.exceptions import RedisError
 
+from app.anticheat.suspensions import Suspensions
 from app.anticheat.tokens import SessionClaims, TokenSigner
 from app.clock import day_key, iso, now_ms, week_key
 from app.errors import ProtocolError, outage_as_unavailable
@@ -21,8 +22,16 @@ def public_player(doc: dict) -> dict:
 
 
 class PlayerService:
-    def __init__(self, repo: ScoreRepository, boards: BoardStore, signer: TokenSigner, book: AchievementBook) -> None:
+    def __init__(
+        self,
+        repo: ScoreRepository,
+        boards: BoardStore,
+        signer: TokenSigner,
+        book: AchievementBook,
+        suspensions: Suspensions,
+    ) -> None:
         self._repo = repo
+        self._suspensions = suspensions
         self._boards = boards
         self._signer = signer
         self._book = book
@@ -40,6 +49,17 @@ class PlayerService:
             "player": public_player(doc),
             "expires_in": self._signer.session_ttl_s,
         }
+
+    async def set_suspended(self, player_id: str, suspended: bool) -> dict:
+        """An operator's decision: MongoDB first (the truth), then the Redis set the hot path reads."""
+        with outage_as_unavailable("the score store"):
+            doc = await self._repo.set_suspended(player_id, suspended)
+        if doc is None:
+            raise ProtocolError("not_found", f"no player {player_id!r}")
+        with outage_as_unavailable("the leaderboard store"):
+            await self._suspensions.mark(player_id, suspended)
+        log.info("suspension set to %s", suspended, extra={"player_id": player_id})
+        return {"player_id": player_id, "suspended": suspended}
 
     async def profile(self, player_id: str) -> dict:
         now = now_ms()

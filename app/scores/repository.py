@@ -101,6 +101,14 @@ class ScoreRepository:
             return_document=ReturnDocument.AFTER,
         )
 
+    async def set_suspended(self, player_id: str, suspended: bool) -> dict | None:
+        return await self.players.find_one_and_update(
+            {"_id": player_id},
+            {"$set": {"suspended": suspended}},
+            projection=_PLAYER_PROJECTION,
+            return_document=ReturnDocument.AFTER,
+        )
+
     async def get_player(self, player_id: str) -> dict | None:
         return await self.players.find_one({"_id": player_id}, projection=_PLAYER_PROJECTION)
 

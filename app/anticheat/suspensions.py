@@ -1,0 +1,38 @@
+"""Operator suspensions. MongoDB holds the decision; a Redis set answers the hot-path check."""
+
+from __future__ import annotations
+
+import logging
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from app.errors import ProtocolError
+
+log = logging.getLogger(__name__)
+
+_KEY = "suspended"
+
+
+class Suspensions:
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+
+    async def mark(self, player_id: str, suspended: bool) -> None:
+        if suspended:
+            await self._redis.sadd(_KEY, player_id)
+        else:
+            await self._redis.srem(_KEY, player_id)
+
+    async def refuse_if_suspended(self, player_id: str, fail_open: bool = False) -> None:
+        """Raise `suspended`. With fail_open, a Redis outage lets the player through:
+        a completion is still credited in MongoDB when Redis is down."""
+        try:
+            suspended = await self._redis.sismember(_KEY, player_id)
+        except (RedisError, OSError):
+            if not fail_open:
+                raise
+            log.warning("suspension check skipped: Redis unavailable", extra={"player_id": player_id})
+            return
+        if suspended:
+            raise ProtocolError("suspended", "this player is suspended by an operator")

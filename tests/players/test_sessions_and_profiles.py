@@ -1,0 +1,73 @@
+"""POST /api/v1/sessions and GET /api/v1/players/<id>, and socket auth on connect."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import socketio
+
+
+async def test_session_shape_and_guild_null(http, app_url):
+    body = {"player_id": "ann_1", "name": "Ann", "region": "eu"}
+    async with http.post(f"{app_url}/api/v1/sessions", json=body) as resp:
+        assert resp.status == 201
+        session = await resp.json()
+    assert set(session) == {"token", "player", "expires_in"}
+    assert session["player"] == {"player_id": "ann_1", "name": "Ann", "region": "eu", "guild": None}
+    assert session["expires_in"] == 86400 and isinstance(session["token"], str)
+
+
+async def test_new_session_updates_name(http, app_url, new_session):
+    await new_session("bo", name="Bo")
+    await new_session("bo", name="Bo the Bold", guild="owls")
+    async with http.get(f"{app_url}/api/v1/players/bo") as resp:
+        profile = await resp.json()
+    assert profile["player"] == {"player_id": "bo", "name": "Bo the Bold", "region": "eu", "guild": "owls"}
+
+
+async def test_profile_lists_ranks_and_achievements(player, http, app_url):
+    session, client = await player(region="na", guild="owls")
+    _, ack = await client.play("big")
+    assert ack["achievements"] == ["first_action", "score_100", "top_10", "top_1"]
+    pid = session["player"]["player_id"]
+    async with http.get(f"{app_url}/api/v1/players/{pid}") as resp:
+        profile = await resp.json()
+    assert profile["ranks"] == {"global": 1, "region": 1, "guild": 1}
+    assert profile["score"] == {"total": 600, "daily": 600, "weekly": 600}
+    assert [a["id"] for a in profile["achievements"]][:1] == ["first_action"]
+    assert all(a["unlocked_at"].endswith("Z") and a["name"] for a in profile["achievements"])
+    _, ack = await client.play("big")
+    assert ack["achievements"] == ["score_1000"]
+
+
+async def test_unknown_player_is_not_found(http, app_url):
+    async with http.get(f"{app_url}/api/v1/players/ghost") as resp:
+        assert resp.status == 404
+        assert (await resp.json())["error"]["code"] == "not_found"
+
+
+async def refusal(url: str, auth: object) -> object:
+    """Connect, expect a refusal, return what the client's connect_error carried."""
+    client = socketio.AsyncClient(reconnection=False)
+    seen: list = []
+    client.on("connect_error", lambda data: seen.append(data))
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        await client.connect(url, auth=auth, transports=["websocket"], wait_timeout=5)
+    return seen[0]
+
+
+@pytest.mark.parametrize("auth, code", [
+    ({"token": "garbage"}, "token_invalid"),
+    ({"token": 12}, "token_invalid"),
+    ({"nope": 1}, "token_invalid"),
+])
+async def test_bad_token_refuses_connection(app_url, auth, code):
+    assert await refusal(app_url, auth) == {"message": code}
+
+
+async def test_expired_session_token_refused(start_app, settings, new_session):
+    app = await start_app(settings, session_ttl_s=1)
+    session = await new_session(url=app.url)
+    await asyncio.sleep(2.1)
+    assert await refusal(app.url, {"token": session["token"]}) == {"message": "token_expired"}

@@ -1,0 +1,57 @@
+"""Scores survive a restart: of an instance on shared stores, and of `make run` on embedded defaults."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import aiohttp
+
+from tests.conftest import Client
+
+
+async def _play(url: str, http: aiohttp.ClientSession, player_id: str, times: int) -> dict:
+    async with http.post(f"{url}/api/v1/sessions", json={"player_id": player_id, "name": "Keeper", "region": "sa"}) as resp:
+        assert resp.status == 201
+        token = (await resp.json())["token"]
+    client = Client()
+    await client.sio.connect(url, auth={"token": token}, transports=["websocket"])
+    try:
+        for _ in range(times):
+            _, ack = await client.play("quick")
+            assert ack["ok"], ack
+        return ack
+    finally:
+        await client.sio.disconnect()
+
+
+async def _state(url: str, http: aiohttp.ClientSession, player_id: str) -> tuple[dict, dict]:
+    async with http.get(f"{url}/api/v1/players/{player_id}") as resp:
+        profile = await resp.json()
+    async with http.get(f"{url}/api/v1/leaderboards/region:sa") as resp:
+        board = await resp.json()
+    return profile, board
+
+
+async def test_restart_on_shared_stores_keeps_scores(start_app, settings, http):
+    first = await start_app(settings)
+    await _play(first.url, http, "keeper", 3)
+    before = await _state(first.url, http, "keeper")
+    await first.server.close()
+    second = await start_app(settings)
+    assert await _state(second.url, http, "keeper") == before
+    assert before[0]["score"]["total"] == 30
+
+
+async def test_restart_on_embedded_defaults_keeps_scores_and_boards(start_app, settings, tmp_path, http):
+    embedded = replace(settings, mongodb_url=None, redis_url=None, data_dir=tmp_path / "var")
+    first = await start_app(embedded)
+    await _play(first.url, http, "keeper", 2)
+    profile, board = await _state(first.url, http, "keeper")
+    assert profile["score"]["total"] == 20 and board["entries"][0]["player_id"] == "keeper"
+    await first.server.close()
+
+    second = await start_app(embedded)
+    assert await _state(second.url, http, "keeper") == (profile, board)
+    ack = await _play(second.url, http, "keeper", 1)
+    assert ack["score"]["total"] == 30
+    assert (tmp_path / "var" / "documents").is_dir()
