@@ -21,7 +21,7 @@ async def rebuild(settings: Settings) -> int:
         count = await runner.app[REBUILD]()
     finally:
         await runner.cleanup()
-    print(f"rebuilt leaderboards for {count} players")
+    print(f"queued {count} players from MongoDB; the flushing instance applies them within LEADERBOARD_FLUSH_MS")
     return 0
 
 

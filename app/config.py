@@ -70,11 +70,19 @@ def _secret_key(env: Mapping[str, str], data_dir: Path) -> Secret:
             raise ConfigError("SECRET_KEY must be at least 16 characters")
         return Secret(raw)
     path = data_dir / "secret_key"
-    if not path.exists():
-        data_dir.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(48))
-        path.chmod(0o600)
-    return Secret(path.read_text().strip())
+    data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        # Created private and exclusive: two instances starting together keep one key.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass
+    else:
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(48))
+    kept = path.read_text().strip()
+    if len(kept) < 16:
+        raise ConfigError(f"{path} holds no usable key: delete it to generate a new one, or set SECRET_KEY")
+    return Secret(kept)
 
 
 @dataclass(frozen=True)

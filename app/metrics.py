@@ -28,5 +28,17 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.flush_seconds = Histogram(
+            "scoreboard_flush_seconds", "Time of one leaderboard flush (apply, diff, emit)", registry=self.registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+        )
+        self.deltas = Counter(
+            "scoreboard_deltas_total", "leaderboard:delta messages emitted by this instance", registry=self.registry
+        )
+
+    def observe_flush(self, seconds: float, deltas: int) -> None:
+        self.flush_seconds.observe(seconds)
+        self.deltas.inc(deltas)
+
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -6,7 +6,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from app.rooms.names import ID_PATTERN
 
-_ID = validate.Regexp(rf"^{ID_PATTERN}$", error="must be 1-64 characters of A-Z a-z 0-9 _ -")
+_ID = validate.Regexp(rf"^{ID_PATTERN}\Z", error="must be 1-64 characters of A-Z a-z 0-9 _ -")
 
 
 class StrictInteger(fields.Integer):
@@ -15,6 +15,24 @@ class StrictInteger(fields.Integer):
     def _deserialize(self, value, attr, data, **kwargs):
         if isinstance(value, bool) or not isinstance(value, int):
             raise ValidationError("must be an integer")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class StrictString(fields.String):
+    """A JSON string: not bytes (a Socket.IO binary attachment), a number or anything else."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, str):
+            raise ValidationError("must be a string")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class QueryInteger(fields.Integer):
+    """An integer written in a query string: decimal digits only."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, str) or not value.isascii() or not value.isdigit():
+            raise ValidationError("must be a whole number")
         return super()._deserialize(value, attr, data, **kwargs)
 
 
@@ -29,36 +47,37 @@ class Strict(Schema):
 
 
 class SessionSchema(Strict):
-    player_id = fields.String(required=True, validate=_ID)
-    name = fields.String(required=True, validate=[validate.Length(1, 32), _printable])
-    region = fields.String(required=True, validate=validate.Length(1, 16))
-    guild = fields.String(load_default=None, allow_none=True, validate=_ID)
+    player_id = StrictString(required=True, validate=_ID)
+    name = StrictString(required=True, validate=[validate.Length(1, 32), _printable])
+    region = StrictString(required=True, validate=validate.Length(1, 16))
+    guild = StrictString(load_default=None, allow_none=True, validate=_ID)
 
     def __init__(self, regions: tuple[str, ...], **kwargs) -> None:
         super().__init__(**kwargs)
-        self.fields["region"].validators.append(validate.OneOf(regions))
+        region = self.fields["region"]
+        region.validators = [*region.validators, validate.OneOf(regions)]
 
 
 class ActionStartSchema(Strict):
-    action = fields.String(required=True, validate=validate.Length(1, 64))
+    action = StrictString(required=True, validate=validate.Length(1, 64))
 
 
 class ActionCompleteSchema(Strict):
-    token = fields.String(required=True, validate=validate.Length(1, 2048))
-    proof = fields.String(required=True, validate=validate.Length(1, 64))
+    token = StrictString(required=True, validate=validate.Length(1, 2048))
+    proof = StrictString(required=True, validate=validate.Length(1, 64))
 
 
 class RoomSchema(Strict):
-    room = fields.String(required=True, validate=validate.Length(1, 80))
+    room = StrictString(required=True, validate=validate.Length(1, 80))
 
 
 class _BoardQuery(Strict):
-    period = fields.String(load_default="all", validate=validate.OneOf(("all", "daily", "weekly")))
-    around = fields.String(load_default=None, validate=_ID)
+    period = StrictString(load_default="all", validate=validate.OneOf(("all", "daily", "weekly")))
+    around = StrictString(load_default=None, validate=_ID)
 
 
 class LeaderboardGetSchema(_BoardQuery):
-    board = fields.String(required=True, validate=validate.Length(1, 80))
+    board = StrictString(required=True, validate=validate.Length(1, 80))
     limit = StrictInteger(load_default=10, validate=validate.Range(1, 100))
     offset = StrictInteger(load_default=0, validate=validate.Range(0, 1_000_000))
 
@@ -66,10 +85,19 @@ class LeaderboardGetSchema(_BoardQuery):
 class LeaderboardQuerySchema(_BoardQuery):
     """The same query from an HTTP query string, where every value is text."""
 
-    limit = fields.Integer(load_default=10, strict=False, validate=validate.Range(1, 100))
-    offset = fields.Integer(load_default=0, strict=False, validate=validate.Range(0, 1_000_000))
+    limit = QueryInteger(load_default=10, validate=validate.Range(1, 100))
+    offset = QueryInteger(load_default=0, validate=validate.Range(0, 1_000_000))
 
+
+
+class StrictBoolean(fields.Boolean):
+    """true or false, not 1, 0 or "yes"."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise ValidationError("must be true or false")
+        return value
 
 
 class SuspensionSchema(Strict):
-    suspended = fields.Boolean(required=True, truthy={True}, falsy={False})
+    suspended = StrictBoolean(required=True)

@@ -6,8 +6,13 @@ reverse and only for what started.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
+import secrets
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import suppress
 from pathlib import Path
 
 import aiohttp_cors
@@ -24,10 +29,14 @@ from app.anticheat.suspensions import Suspensions
 from app.anticheat.tokens import TokenSigner
 from app.config import Settings
 from app.embedded import EmbeddedDocumentStore, in_process_redis
+from app.errors import ProtocolError
 from app.handlers import health, http, sockets
 from app.handlers.replies import http_errors
 from app.leaderboard.boards import BoardStore
 from app.leaderboard.feed import RoomFeed
+from app.leaderboard.flusher import Flusher, FlushLoop
+from app.leaderboard.lease import FlushLease
+from app.leaderboard.queue import DeltaQueue
 from app.leaderboard.reads import LeaderboardReads
 from app.leaderboard.rebuild import rebuild_boards
 from app.leaderboard.updates import BoardUpdates
@@ -44,6 +53,7 @@ SIO = web.AppKey("sio", socketio.AsyncServer)
 MONGO = web.AppKey("mongo", AsyncDatabase)
 REDIS = web.AppKey("redis", Redis)
 REBUILD = web.AppKey("rebuild", Callable[[], Awaitable[int]])
+FLUSH_LOOP = web.AppKey("flush_loop", FlushLoop)
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
@@ -102,8 +112,9 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     repo = ScoreRepository(db)
     boards = BoardStore(redis)
     notifier = SocketNotifier(sio)
-    feed = RoomFeed(redis, boards, notifier, settings.top_n)
-    updates = BoardUpdates(boards, feed, notifier)
+    feed = RoomFeed(redis, boards)
+    queue = DeltaQueue(redis)
+    updates = BoardUpdates(boards, queue, notifier)
     suspensions = Suspensions(redis)
     services = Services(
         signer=signer,
@@ -117,13 +128,27 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     app[http.SERVICES] = services
     app[health.PROBES] = {"redis": redis.ping, "mongodb": repo.ping}
     sockets.register(sio, services, metrics)
-    app[REBUILD] = lambda: rebuild_boards(repo, boards, suspensions)
+    app[REBUILD] = lambda: rebuild_boards(repo, boards, queue, suspensions)
+    lease = FlushLease(redis, f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}", 2 * settings.flush_ms)
+    flusher = Flusher(redis, queue, boards, lease, notifier, settings.top_n)
+    app[FLUSH_LOOP] = FlushLoop(flusher, lease, queue, app[REBUILD], redis, settings.flush_ms,
+                                on_flush=metrics.observe_flush)
     try:
-        if await boards.is_empty():
-            await app[REBUILD]()
+        await queue.ensure_group()
     except (RedisError, OSError):
-        log.warning("Redis unavailable at startup: leaderboards not rebuilt", exc_info=True)
+        log.warning("Redis unavailable at startup; the flusher retries", exc_info=True)
     yield
+
+
+async def flusher_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The flush loop runs on every instance; only the lease holder flushes."""
+    loop = app[FLUSH_LOOP]
+    task = asyncio.create_task(loop.run(), name="flush-loop")
+    yield
+    task.cancel()
+    with suppress(asyncio.CancelledError):
+        await task
+    await loop.stop()
 
 
 def _redact(url: str) -> str:
@@ -139,7 +164,7 @@ def create_app(settings: Settings) -> web.Application:
     app[health.METRICS] = Metrics()
     cors_origins = "*" if "*" in settings.cors_origins else list(settings.cors_origins)
     manager = socketio.AsyncRedisManager(settings.redis_url) if settings.redis_url else None
-    sio = socketio.AsyncServer(
+    sio = sockets.SocketServer(
         async_mode="aiohttp",
         client_manager=manager,
         cors_allowed_origins=cors_origins,
@@ -148,15 +173,16 @@ def create_app(settings: Settings) -> web.Application:
     sio.attach(app)
     app[SIO] = sio
 
+    app.on_shutdown.append(_close_sockets)
     app.cleanup_ctx.append(mongo_ctx)
     app.cleanup_ctx.append(redis_ctx)
     app.cleanup_ctx.append(services_ctx)
+    app.cleanup_ctx.append(flusher_ctx)
 
     health.add_routes(app)
     api_routes = http.add_routes(app)
-    if (STATIC_DIR / "index.html").exists():
-        app.router.add_get("/", _index)
-        app.router.add_static("/static/", STATIC_DIR)
+    app.router.add_get("/", _index)
+    app.router.add_get("/static/{path:.+}", _static)
     cors = aiohttp_cors.setup(app, defaults={
         origin: aiohttp_cors.ResourceOptions(allow_headers="*", expose_headers="*")
         for origin in settings.cors_origins
@@ -166,5 +192,33 @@ def create_app(settings: Settings) -> web.Application:
     return app
 
 
+async def _close_sockets(app: web.Application) -> None:
+    """Close every engine.io connection so open long-polls and websockets do not hold shutdown;
+    clients see a transport close and reconnect, to another instance behind a balancer."""
+    sio = app[SIO]
+    if sio.eio.sockets:
+        await sio.eio.disconnect()
+    await sio.shutdown()
+    manager = sio.manager
+    if isinstance(manager, socketio.AsyncRedisManager):
+        listener = getattr(manager, "thread", None)
+        if listener is not None:
+            listener.cancel()
+            with suppress(asyncio.CancelledError, Exception):
+                await listener
+        if manager.pubsub is not None:
+            await manager.pubsub.aclose()
+        if manager.redis is not None:
+            await manager.redis.aclose()
+
+
 async def _index(request: web.Request) -> web.FileResponse:
     return web.FileResponse(STATIC_DIR / "index.html")
+
+
+async def _static(request: web.Request) -> web.FileResponse:
+    """Files under static/, and nothing else; a missing one is the protocol's not_found."""
+    path = (STATIC_DIR / request.match_info["path"]).resolve()
+    if not path.is_relative_to(STATIC_DIR) or not path.is_file():
+        raise ProtocolError("not_found", "no such file")
+    return web.FileResponse(path)

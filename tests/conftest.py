@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -18,6 +19,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 import redis
+import redis.asyncio
 import socketio
 
 from app.anticheat.proof import solve
@@ -59,6 +61,18 @@ def stop(proc: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+async def eventually(check: Callable[[], Awaitable[object]], timeout: float = 10.0, interval: float = 0.05):
+    """Run an async check until it stops raising AssertionError: for what the flusher applies."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        try:
+            return await check()
+        except AssertionError:
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(interval)
 
 
 class RedisProcess:
@@ -152,6 +166,92 @@ def settings(tmp_path: Path, redis_proc: RedisProcess, mongo_proc: DocumentStore
     )
 
 
+class Instance:
+    """`python -m app` as its own process, configured only through the environment."""
+
+    def __init__(self, settings: Settings, **env: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {
+            "PATH": os.environ.get("PATH", ""),
+            "HOST": "127.0.0.1",
+            "PORT": str(self.port),
+            "REDIS_URL": settings.redis_url or "",
+            "MONGODB_URL": settings.mongodb_url or "",
+            "MONGODB_DB": settings.mongodb_db,
+            "SECRET_KEY": str(settings.secret_key),
+            "ACTIONS_FILE": str(settings.actions_file),
+            "DATA_DIR": str(settings.data_dir),
+            "ALLOW_GUEST_SESSIONS": "1",
+            "LEADERBOARD_FLUSH_MS": str(settings.flush_ms),
+            "TOP_N": str(settings.top_n),
+            "LOG_LEVEL": "WARNING",
+            **env,
+        }
+        self.proc = subprocess.Popen([sys.executable, "-m", "app"], cwd=ROOT, env=self.env)
+
+    async def ready(self, timeout: float = 30.0) -> "Instance":
+        deadline = time.monotonic() + timeout
+        async with aiohttp.ClientSession() as http:
+            while time.monotonic() < deadline:
+                assert self.proc.poll() is None, f"instance exited with {self.proc.returncode}"
+                try:
+                    async with http.get(f"{self.url}/readyz") as resp:
+                        if resp.status == 200:
+                            return self
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.1)
+        raise AssertionError(f"{self.url} was not ready in {timeout} s")
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+
+    def stop(self) -> None:
+        stop(self.proc)
+
+
+@pytest.fixture
+async def instances(settings: Settings) -> AsyncIterator[Callable[..., Awaitable[Instance]]]:
+    """Start server instances as separate processes sharing the test's Redis and database."""
+    started: list[Instance] = []
+
+    async def start(**env: str) -> Instance:
+        instance = Instance(settings, **env)
+        started.append(instance)
+        return await instance.ready()
+
+    yield start
+    for instance in started:
+        instance.stop()
+
+
+class Watcher:
+    """A JS socket.io-client spectator (tests/js/watcher.mjs) in a node process."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+
+    @classmethod
+    async def start(cls, url: str, transports: str, rooms: list[str], top_n: int = 10) -> "Watcher":
+        node = shutil.which("node")
+        assert node, "node is missing: run make setup"
+        proc = await asyncio.create_subprocess_exec(
+            node, str(ROOT / "tests" / "js" / "watcher.mjs"), url, transports, ",".join(rooms), str(top_n),
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=ROOT,
+        )
+        assert (await asyncio.wait_for(proc.stderr.readline(), 30)).strip() == b"ready"
+        return cls(proc)
+
+    async def result(self) -> dict:
+        self.proc.stdin.write(b"stop\n")
+        await self.proc.stdin.drain()
+        line = await asyncio.wait_for(self.proc.stdout.readline(), 30)
+        await self.proc.wait()
+        return json.loads(line)
+
+
 class Running:
     """One app instance serving on a real port."""
 
@@ -173,6 +273,21 @@ async def start_app(aiohttp_server) -> Callable[..., Awaitable[Running]]:
 @pytest.fixture
 async def app_url(start_app, settings: Settings) -> str:
     return (await start_app(settings)).url
+
+
+@pytest.fixture
+async def drained(redis_proc: RedisProcess) -> AsyncIterator[Callable[[], Awaitable[None]]]:
+    """Wait until the flusher has applied every queued standing to the boards."""
+    client = redis.asyncio.Redis.from_url(redis_proc.url)
+
+    async def wait() -> None:
+        async def empty() -> None:
+            assert await client.xlen("lb:queue") == 0
+
+        await eventually(empty)
+
+    yield wait
+    await client.aclose()
 
 
 @pytest.fixture

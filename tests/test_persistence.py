@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import aiohttp
 
-from tests.conftest import Client
+from tests.conftest import Client, eventually
 
 
 async def _play(url: str, http: aiohttp.ClientSession, player_id: str, times: int) -> dict:
@@ -35,7 +35,13 @@ async def _state(url: str, http: aiohttp.ClientSession, player_id: str) -> tuple
 async def test_restart_on_shared_stores_keeps_scores(start_app, settings, http):
     first = await start_app(settings)
     await _play(first.url, http, "keeper", 3)
-    before = await _state(first.url, http, "keeper")
+
+    async def on_board() -> tuple[dict, dict]:
+        state = await _state(first.url, http, "keeper")
+        assert state[0]["ranks"]["region"] == 1
+        return state
+
+    before = await eventually(on_board)
     await first.server.close()
     second = await start_app(settings)
     assert await _state(second.url, http, "keeper") == before
@@ -46,12 +52,17 @@ async def test_restart_on_embedded_defaults_keeps_scores_and_boards(start_app, s
     embedded = replace(settings, mongodb_url=None, redis_url=None, data_dir=tmp_path / "var")
     first = await start_app(embedded)
     await _play(first.url, http, "keeper", 2)
-    profile, board = await _state(first.url, http, "keeper")
-    assert profile["score"]["total"] == 20 and board["entries"][0]["player_id"] == "keeper"
+
+    async def on_board(url: str) -> tuple[dict, dict]:
+        profile, board = await _state(url, http, "keeper")
+        assert profile["score"]["total"] == 20 and [r["player_id"] for r in board["entries"]] == ["keeper"]
+        return profile, board
+
+    profile, board = await eventually(lambda: on_board(first.url))
     await first.server.close()
 
     second = await start_app(embedded)
-    assert await _state(second.url, http, "keeper") == (profile, board)
+    assert await eventually(lambda: on_board(second.url)) == (profile, board)
     ack = await _play(second.url, http, "keeper", 1)
     assert ack["score"]["total"] == 30
     assert (tmp_path / "var" / "documents").is_dir()

@@ -44,7 +44,7 @@ class CatalogueFileSchema(Schema):
         unknown = RAISE
 
     actions = fields.Dict(
-        keys=fields.String(validate=validate.Regexp(r"^[A-Za-z0-9_-]{1,64}$")),
+        keys=fields.String(validate=validate.Regexp(r"^[A-Za-z0-9_-]{1,64}\Z")),
         values=fields.Dict(),
         required=True,
     )
@@ -82,9 +82,9 @@ def read_catalogue_file(path: Path | None) -> dict:
     if path is None:
         return {"actions": BUILTIN_ACTIONS, "achievements": {}}
     try:
-        raw = json.loads(path.read_text())
+        raw = json.loads(path.read_text(encoding="utf-8"))
         return CatalogueFileSchema().load(raw)
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError) as exc:
         raise ConfigError(f"ACTIONS_FILE {str(path)!r}: {exc}") from None
     except ValidationError as exc:
         raise ConfigError(f"ACTIONS_FILE {str(path)!r}: {exc.messages}") from None

@@ -50,9 +50,12 @@ class TokenSigner:
             raw = self._sessions.loads(token, max_age=self.session_ttl_s)
         except SignatureExpired:
             raise ProtocolError("token_expired", "session token expired; create a new session") from None
-        except BadSignature:
+        except (BadSignature, ValueError):
             raise ProtocolError("token_invalid", "session token is not valid") from None
-        player_id, name, region, guild = raw
+        try:
+            player_id, name, region, guild = raw
+        except (TypeError, ValueError):
+            raise ProtocolError("token_invalid", "session token is not valid") from None
         return SessionClaims(player_id, name, region, guild)
 
     def challenge_token(self, challenge: Challenge) -> str:

@@ -21,7 +21,8 @@ def _has_api_key(request: web.Request, settings: Settings) -> bool:
     scheme, _, key = request.headers.get("Authorization", "").partition(" ")
     if settings.api_key is None or scheme.lower() != "bearer":
         return False
-    return secrets.compare_digest(key.strip().encode(), str(settings.api_key).encode())
+    # Headers are decoded with surrogateescape; encode the same way so odd bytes just mismatch.
+    return secrets.compare_digest(key.strip().encode("utf-8", "surrogateescape"), str(settings.api_key).encode())
 
 
 def _authorized(request: web.Request, settings: Settings) -> bool:

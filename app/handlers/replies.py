@@ -61,12 +61,23 @@ def error_response(error: ProtocolError) -> web.Response:
     return web.json_response({"error": error.as_error()}, status=HTTP_STATUS.get(error.code, 400))
 
 
-_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large", 401: "unauthorized", 429: "rate_limited"}
+_HTTP_CODES = {
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    429: "rate_limited",
+}
+SOCKET_PATH = "/socket.io/"
 
 
 @web.middleware
 async def http_errors(request: web.Request, handler: Callable) -> web.StreamResponse:
     """Every HTTP error leaves with the `{"error": {"code", "message"}}` body, never a bare 5xx."""
+    if request.path.startswith(SOCKET_PATH):
+        # engine.io answers its own protocol errors; a websocket may already be upgraded.
+        return await handler(request)
     try:
         return await handler(request)
     except web.HTTPException as exc:

@@ -18,6 +18,25 @@ from app.services import Services
 log = logging.getLogger(__name__)
 
 
+RESERVED_EVENTS = frozenset({"connect", "disconnect", "connect_error", "disconnecting", "newListener", "removeListener"})
+
+
+class SocketServer(socketio.AsyncServer):
+    """An AsyncServer that never hands a client's event to a lifecycle handler.
+
+    python-socketio dispatches an event packet named "connect" or "disconnect" to the
+    connect and disconnect handlers; a client could re-run connect or fake a disconnect.
+    Such names, and names that are not strings, go to the catch-all handler instead,
+    which answers invalid_payload.
+    """
+
+    async def _handle_event_internal(self, server, sid, eio_sid, data, namespace, id):
+        if data and (not isinstance(data[0], str) or data[0] in RESERVED_EVENTS):
+            name = data[0] if isinstance(data[0], str) else "(not a string)"
+            data = [f"reserved:{name}", *data[1:]]
+        return await super()._handle_event_internal(server, sid, eio_sid, data, namespace, id)
+
+
 class Connection:
     """Per-connection state, kept in the Socket.IO session of that connection."""
 
@@ -72,10 +91,17 @@ def register(sio: socketio.AsyncServer, services: Services, metrics: Metrics) ->
         conn = await connection(sid)
         viewer_guild = conn.player.guild if conn.player else None
         counts = services.watch.check(room, viewer_guild, conn.watched, conn.home)
-        snapshot = await services.feed.snapshot(room)
+        # Join before reading: a delta racing the snapshot then arrives with a higher seq
+        # instead of being missed.
+        await sio.enter_room(sid, room)
+        try:
+            snapshot = await services.feed.snapshot(room)
+        except Exception:
+            if not counts and room not in conn.watched and room not in conn.home:
+                await sio.leave_room(sid, room)
+            raise
         if counts:
             conn.watched.add(room)
-        await sio.enter_room(sid, room)
         return {"room": room, "snapshot": snapshot}
 
     @sio.on("unwatch")

@@ -1,30 +1,34 @@
-"""Room snapshots and `leaderboard:delta` pushes, numbered by a per-room `seq` in Redis."""
+"""`watch` snapshots: the rows last published to a room, read atomically with its `seq`."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from redis.asyncio import Redis
 
-from app.clock import iso, now_ms
-from app.leaderboard.boards import BoardStore
-from app.notify import Notifier
+from app.clock import now_ms
+from app.leaderboard.boards import PERIODS, BoardStore, period_key
 
 
 class RoomFeed:
-    def __init__(self, redis: Redis, boards: BoardStore, notifier: Notifier, top_n: int) -> None:
+    def __init__(self, redis: Redis, boards: BoardStore, clock: Callable[[], int] = now_ms) -> None:
         self._redis = redis
         self._boards = boards
-        self._notifier = notifier
-        self._top_n = top_n
+        self._clock = clock
 
     async def snapshot(self, room: str) -> dict:
-        at = now_ms()
-        seq = await self._redis.get(f"seq:{room}")
-        boards = await self._boards.top(room, at, self._top_n)
-        return {"room": room, "seq": int(seq or 0), "boards": boards}
-
-    async def push(self, room: str, at_ms: int) -> None:
-        """Send the room's top rows. Every row counts as changed: correct, if not yet minimal."""
-        seq = await self._redis.incr(f"seq:{room}")
-        boards = await self._boards.top(room, at_ms, self._top_n)
-        delta = {"room": room, "seq": int(seq), "at": iso(now_ms()), "boards": boards}
-        await self._notifier.to_room(room, "leaderboard:delta", delta)
+        now = self._clock()
+        async with self._redis.pipeline(transaction=True) as pipe:
+            # A room's seq starts at the clock's milliseconds, so that a Redis that comes
+            # back empty never hands out a seq a watcher has already seen.
+            pipe.set(f"seq:{room}", now, nx=True)
+            pipe.get(f"seq:{room}")
+            for period in PERIODS:
+                pipe.hgetall(f"lb:pub:{room}:{period_key(period, now)}")
+            _, seq, *published = await pipe.execute()
+        boards = {}
+        for period, slots in zip(PERIODS, published):
+            ranked = sorted((int(rank), value.decode().rsplit(" ", 1)) for rank, value in slots.items())
+            rows = await self._boards.rows([(m.encode(), float(s)) for _, (m, s) in ranked], 1)
+            boards[period] = [{**row, "rank": rank} for row, (rank, _) in zip(rows, ranked)]
+        return {"room": room, "seq": int(seq), "boards": boards}

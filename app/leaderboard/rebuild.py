@@ -1,29 +1,43 @@
 """Rebuild the Redis read model from MongoDB, the source of truth.
 
-Entries carry versions, so a rebuild racing live credits never moves a board backwards.
+Every player's standing goes onto the delta queue; the flusher applies it like any
+other. Standings are versioned, so a rebuild racing live credits never moves a board
+backwards, and rooms see the result as ordinary deltas.
 """
 
 from __future__ import annotations
 
 import logging
 
-from app.clock import now_ms
 from app.anticheat.suspensions import Suspensions
+from app.clock import now_ms
 from app.leaderboard.boards import BoardStore, Standing
+from app.leaderboard.queue import DeltaQueue
 from app.scores.repository import ScoreRepository
 
 log = logging.getLogger(__name__)
 
+BATCH = 1000
 
-async def rebuild_boards(repo: ScoreRepository, boards: BoardStore, suspensions: Suspensions) -> int:
-    """Put every player with a credited action back on its boards; returns players seen."""
+
+async def rebuild_boards(repo: ScoreRepository, boards: BoardStore, queue: DeltaQueue, suspensions: Suspensions) -> int:
+    """Queue every player's standing; returns players seen."""
     now = now_ms()
     count = 0
+    batch: list[Standing] = []
+    await queue.ensure_group()
     async for doc in repo.iter_players():
         count += 1
         await boards.set_name(doc["_id"], doc["name"])
         if doc.get("suspended"):
             await suspensions.mark(doc["_id"], True)
-        await boards.apply(Standing.from_player(doc, now))
-    log.info("leaderboards rebuilt from MongoDB: %d players", count)
+        standing = Standing.from_player(doc, now)
+        if standing.version > 0:
+            batch.append(standing)
+        if len(batch) >= BATCH:
+            await queue.push_many(batch)
+            batch = []
+    if batch:
+        await queue.push_many(batch)
+    log.info("leaderboards rebuild queued from MongoDB: %d players", count)
     return count

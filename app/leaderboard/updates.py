@@ -1,7 +1,7 @@
-"""Carries a credited standing into the read model and out to watchers.
+"""Carries a credited standing toward the read model, and achievements to the player.
 
-The read model may lag or be down; MongoDB already holds the credit, so a failure here
-is logged and never refuses the completion.
+The read model may lag or be down; MongoDB already holds the credit, so nothing here
+ever refuses a completion.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import logging
 from redis.exceptions import RedisError
 
 from app.leaderboard.boards import BoardStore, Standing
-from app.leaderboard.feed import RoomFeed
+from app.leaderboard.queue import DeltaQueue
 from app.notify import Notifier
 from app.rooms.names import player_room
 
@@ -19,21 +19,18 @@ log = logging.getLogger(__name__)
 
 
 class BoardUpdates:
-    def __init__(self, boards: BoardStore, feed: RoomFeed, notifier: Notifier) -> None:
+    def __init__(self, boards: BoardStore, queue: DeltaQueue, notifier: Notifier) -> None:
         self._boards = boards
-        self._feed = feed
+        self._queue = queue
         self._notifier = notifier
 
     async def publish(self, standing: Standing) -> int | None:
-        """Apply to the boards and tell watchers; the player's global all-time rank, if known."""
+        """Queue the standing for the next flush; the global all-time rank it reaches, if known."""
+        if not await self._queue.push(standing):
+            return None
         try:
-            await self._boards.apply(standing)
-            rank = await self._boards.rank("global", "all", standing.player_id, standing.at_ms)
-            for room in standing.boards()[1:]:
-                await self._feed.push(room, standing.at_ms)
-            return rank
+            return await self._boards.rank_for("global", standing.total, standing.at_ms)
         except (RedisError, OSError):
-            log.warning("read model update failed", exc_info=True, extra={"player_id": standing.player_id})
             return None
 
     async def announce_achievement(self, player_id: str, payload: dict) -> None:

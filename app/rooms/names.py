@@ -7,7 +7,7 @@ import re
 from app.errors import ProtocolError
 
 ID_PATTERN = r"[A-Za-z0-9_-]{1,64}"
-_ID = re.compile(rf"^{ID_PATTERN}$")
+_ID = re.compile(rf"^{ID_PATTERN}\Z")
 
 
 def parse_room(name: str, regions: tuple[str, ...]) -> tuple[str, str]:

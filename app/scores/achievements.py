@@ -90,7 +90,11 @@ class AchievementBook:
         if kind == "score":
             return int(doc.get("total", 0))
         if kind == "streak_days":
-            return streak_days(doc.get("active_days", []), today)
+            days = doc.get("active_days", [])
+            if today not in days:
+                # Before today's first credit, the streak is the one that ended yesterday.
+                today = (date.fromisoformat(today) - timedelta(days=1)).isoformat()
+            return streak_days(days, today)
         return 0
 
     def crossed(self, before: dict | None, after: dict, today: str) -> list[Achievement]:

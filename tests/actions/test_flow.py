@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 
-async def test_play_one_action_credits_catalogue_points(player, http, app_url):
+async def test_play_one_action_credits_catalogue_points(player, http, app_url, drained):
     session, client = await player(region="eu")
     challenge, ack = await client.play("quick")
     assert ack == {
@@ -15,6 +15,7 @@ async def test_play_one_action_credits_catalogue_points(player, http, app_url):
         "achievements": ["first_action", "top_10", "top_1"],
     }
     pid = session["player"]["player_id"]
+    await drained()
     async with http.get(f"{app_url}/api/v1/players/{pid}") as resp:
         profile = await resp.json()
     assert profile["score"] == {"total": 10, "daily": 10, "weekly": 10}

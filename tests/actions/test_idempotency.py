@@ -59,7 +59,7 @@ async def test_concurrent_completions_credit_exactly_once(start_app, settings, n
     assert (await profile(http, one.url, pid))["score"]["total"] == 30
 
 
-async def test_many_players_concurrently_each_credited_once(player, http, app_url):
+async def test_many_players_concurrently_each_credited_once(player, http, app_url, drained):
     players = [await player() for _ in range(8)]
 
     async def play_three(client):
@@ -68,6 +68,7 @@ async def test_many_players_concurrently_each_credited_once(player, http, app_ur
     await asyncio.gather(*(play_three(c) for _, c in players))
     for session, _ in players:
         assert (await profile(http, app_url, session["player"]["player_id"]))["score"]["total"] == 30
+    await drained()
     async with http.get(f"{app_url}/api/v1/leaderboards/global?limit=100") as resp:
         board = await resp.json()
     assert board["total_players"] == 8

@@ -8,7 +8,7 @@ async def http_board(http, url: str, board: str, **query) -> tuple[int, dict]:
         return resp.status, await resp.json()
 
 
-async def test_socket_and_http_agree_and_ties_rank_by_first_reached(player, connect, http, app_url):
+async def test_socket_and_http_agree_and_ties_rank_by_first_reached(player, connect, http, app_url, drained):
     first_session, first = await player(region="oce", name="First")
     second_session, second = await player(region="oce", name="Second")
     third_session, third = await player(region="oce", name="Third")
@@ -16,6 +16,7 @@ async def test_socket_and_http_agree_and_ties_rank_by_first_reached(player, conn
     await first.play("quick")
     await third.play("quick")
     await third.play("quick")
+    await drained()
     spectator = await connect()
     via_socket = await spectator.call("leaderboard:get", {"board": "region:oce", "period": "all", "limit": 10, "offset": 0})
     status, via_http = await http_board(http, app_url, "region:oce", period="all")
@@ -39,13 +40,14 @@ async def test_socket_and_http_agree_and_ties_rank_by_first_reached(player, conn
     assert [r["rank"] for r in page["entries"]] == [2] and page["total_players"] == 3
 
 
-async def test_around_centres_the_player_where_the_board_allows(player, connect, http, app_url):
+async def test_around_centres_the_player_where_the_board_allows(player, connect, http, app_url, drained):
     sessions = []
     for i in range(7):
         session, client = await player(region="sa", name=f"P{i}")
         for _ in range(7 - i):
             await client.play("quick")
         sessions.append(session["player"]["player_id"])
+    await drained()
     spectator = await connect()
     reply = await spectator.call("leaderboard:get", {"board": "region:sa", "around": sessions[3], "limit": 3})
     assert [r["player_id"] for r in reply["entries"]] == sessions[2:5]
@@ -64,9 +66,10 @@ async def test_around_unknown_player_is_not_found(connect, http, app_url):
     assert status == 404 and body["error"]["code"] == "not_found"
 
 
-async def test_guild_board_readable_by_anyone(player, connect, http, app_url):
+async def test_guild_board_readable_by_anyone(player, connect, http, app_url, drained):
     _, member = await player(guild="owls")
     await member.play("quick")
+    await drained()
     spectator = await connect()
     reply = await spectator.call("leaderboard:get", {"board": "guild:owls"})
     assert reply["ok"] and reply["entries"][0]["score"] == 10

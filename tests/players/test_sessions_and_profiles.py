@@ -26,11 +26,12 @@ async def test_new_session_updates_name(http, app_url, new_session):
     assert profile["player"] == {"player_id": "bo", "name": "Bo the Bold", "region": "eu", "guild": "owls"}
 
 
-async def test_profile_lists_ranks_and_achievements(player, http, app_url):
+async def test_profile_lists_ranks_and_achievements(player, http, app_url, drained):
     session, client = await player(region="na", guild="owls")
     _, ack = await client.play("big")
     assert ack["achievements"] == ["first_action", "score_100", "top_10", "top_1"]
     pid = session["player"]["player_id"]
+    await drained()
     async with http.get(f"{app_url}/api/v1/players/{pid}") as resp:
         profile = await resp.json()
     assert profile["ranks"] == {"global": 1, "region": 1, "guild": 1}

@@ -1,0 +1,50 @@
+"""The flush lease: one instance at a time drains the queue.
+
+A key with a short expiry names the holder; the holder renews it every interval, and
+when it dies the key expires and another instance takes it. Every flush is fenced by
+the same key (app/leaderboard/flusher.py), so a holder that stalled past its lease
+cannot apply anything.
+"""
+
+from __future__ import annotations
+
+from redis.asyncio import Redis
+
+LEASE_KEY = "lb:lease"
+
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+"""
+
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+
+class FlushLease:
+    def __init__(self, redis: Redis, holder: str, ttl_ms: int) -> None:
+        self._redis = redis
+        self.holder = holder
+        self._ttl_ms = ttl_ms
+        self._renew = redis.register_script(_RENEW)
+        self._release = redis.register_script(_RELEASE)
+
+    async def renew(self) -> bool:
+        return bool(await self._renew(keys=[LEASE_KEY], args=[self.holder, self._ttl_ms]))
+
+    async def acquire(self) -> bool:
+        return bool(await self._redis.set(LEASE_KEY, self.holder, nx=True, px=self._ttl_ms))
+
+    async def release(self) -> None:
+        await self._release(keys=[LEASE_KEY], args=[self.holder])
+
+    async def current_holder(self) -> str | None:
+        value = await self._redis.get(LEASE_KEY)
+        return value.decode() if value else None

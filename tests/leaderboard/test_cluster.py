@@ -1,0 +1,160 @@
+"""Several instances as separate processes on one Redis and one MongoDB-wire server:
+one delta per room per interval in total, consecutive seqs, every credited point shown
+exactly once, the same reads everywhere; and a kill -9 of the lease holder mid-traffic."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from datetime import datetime
+
+import aiohttp
+import redis.asyncio
+
+from tests.conftest import Client, Watcher, eventually
+
+ROOMS = ["region:eu", "region:na", "guild:owls"]
+
+
+async def make_player(http: aiohttp.ClientSession, url: str, pid: str, region: str, guild: str | None) -> Client:
+    body = {"player_id": pid, "name": pid.title(), "region": region, **({"guild": guild} if guild else {})}
+    async with http.post(f"{url}/api/v1/sessions", json=body) as resp:
+        token = (await resp.json())["token"]
+    client = Client()
+    await client.sio.connect(url, auth={"token": token}, transports=["websocket"])
+    return client
+
+
+async def drive(players: dict[str, Client], rounds: int, pause: float = 0.05) -> dict[str, int]:
+    """Each player plays `rounds` actions; returns the points acknowledged per player."""
+    acked: dict[str, int] = {pid: 0 for pid in players}
+
+    async def run(pid: str, client: Client) -> None:
+        for _ in range(rounds):
+            try:
+                _, ack = await client.play("quick")
+            except Exception:  # noqa: BLE001 - an instance may die under it; unacked is not owed
+                continue
+            if ack.get("ok") and not ack["duplicate"]:
+                acked[pid] += ack["points"]
+            await asyncio.sleep(pause)
+
+    await asyncio.gather(*(run(pid, c) for pid, c in players.items()))
+    return acked
+
+
+async def board_of(http: aiohttp.ClientSession, url: str, room: str) -> list[dict]:
+    async with http.get(f"{url}/api/v1/leaderboards/{room}", params={"limit": "10"}) as resp:
+        return (await resp.json())["entries"]
+
+
+async def totals_from_profiles(http, url: str, pids) -> dict[str, int]:
+    out = {}
+    for pid in pids:
+        async with http.get(f"{url}/api/v1/players/{pid}") as resp:
+            out[pid] = (await resp.json())["score"]["total"]
+    return out
+
+
+def check_deltas(result: dict, flush_ms: int) -> None:
+    for room, seen in result["deltas"].items():
+        seqs = [d["seq"] for d in seen]
+        assert seqs == sorted(set(seqs)), f"{room}: seq repeated or went back: {seqs}"
+        ats = [datetime.fromisoformat(d["at"].replace("Z", "+00:00")).timestamp() * 1000 for d in seen]
+        gaps = [b - a for a, b in zip(ats, ats[1:])]
+        assert all(g >= flush_ms * 0.9 for g in gaps), f"{room}: two deltas within one interval: {gaps}"
+
+
+async def cluster_run(instances, settings, n_instances: int) -> None:
+    nodes = [await instances() for _ in range(n_instances)]
+    watchers = []
+    for i, node in enumerate(nodes):
+        for transports in ("websocket", "polling"):
+            watchers.append(await Watcher.start(node.url, transports, ["region:eu", "region:na"]))
+    async with aiohttp.ClientSession() as http:
+        players = {}
+        for i in range(6):
+            node = nodes[i % n_instances]
+            region = "eu" if i % 2 == 0 else "na"
+            players[f"p{i}"] = await make_player(http, node.url, f"p{i}", region, "owls" if i < 3 else None)
+        acked = await drive(players, rounds=5)
+        totals = await totals_from_profiles(http, nodes[0].url, players)
+        assert totals == acked and sum(totals.values()) == 6 * 5 * 10
+
+        async def settled() -> list:
+            boards = [[await board_of(http, n.url, room) for room in ROOMS] for n in nodes]
+            assert all(b == boards[0] for b in boards), "instances disagree"
+            for room, rows in zip(ROOMS, boards[0]):
+                members = [p for p in players if (room == "guild:owls" and int(p[1:]) < 3)
+                           or (room == "region:eu" and int(p[1:]) % 2 == 0) or (room == "region:na" and int(p[1:]) % 2 == 1)]
+                assert sorted(r["score"] for r in rows) == sorted(totals[p] for p in members)
+            return boards[0]
+
+        boards = await eventually(settled)
+        await asyncio.sleep(settings.flush_ms * 2 / 1000)
+        for watcher in watchers:
+            result = await watcher.result()
+            assert result["errors"] == [] and result["gaps"] == 0, result
+            check_deltas(result, settings.flush_ms)
+            assert result["boards"]["region:eu"]["all"] == boards[0]
+            assert result["boards"]["region:na"]["all"] == boards[1]
+        for client in players.values():
+            await client.sio.disconnect()
+
+
+async def test_two_instances_act_as_one(instances, settings):
+    await cluster_run(instances, settings, 2)
+
+
+async def test_three_instances_act_as_one(instances, settings):
+    await cluster_run(instances, settings, 3)
+
+
+async def test_kill_9_of_the_lease_holder_mid_traffic(instances, settings, redis_proc):
+    r = redis.asyncio.Redis.from_url(redis_proc.url)
+    try:
+        holder = await instances()
+
+        async def holds() -> None:
+            lease = await r.get("lb:lease")
+            assert lease and lease.decode().split(":")[1] == str(holder.proc.pid)
+
+        await eventually(holds)
+        survivors = [await instances(), await instances()]
+        watchers = [await Watcher.start(node.url, t, ["region:eu"]) for node in survivors for t in ("websocket", "polling")]
+        async with aiohttp.ClientSession() as http:
+            players = {f"k{i}": await make_player(http, survivors[i % 2].url, f"k{i}", "eu", None) for i in range(4)}
+            traffic = asyncio.create_task(drive(players, rounds=12, pause=0.1))
+            await asyncio.sleep(1.0)
+            holder.proc.send_signal(signal.SIGKILL)
+            holder.proc.wait()
+            killed_at = asyncio.get_running_loop().time()
+            killed_wall_ms = time.time() * 1000
+
+            async def taken_over() -> None:
+                lease = await r.get("lb:lease")
+                assert lease and lease.decode().split(":")[1] in {str(s.proc.pid) for s in survivors}
+
+            await eventually(taken_over)
+            assert asyncio.get_running_loop().time() - killed_at < 3 * settings.flush_ms / 1000 + 1.0
+            acked = await traffic
+            totals = await totals_from_profiles(http, survivors[0].url, players)
+            assert totals == acked
+
+            async def settled() -> list[dict]:
+                rows = await board_of(http, survivors[1].url, "region:eu")
+                assert {r["player_id"]: r["score"] for r in rows} == totals
+                return rows
+
+            rows = await eventually(settled)
+            await asyncio.sleep(settings.flush_ms * 2 / 1000)
+            for watcher in watchers:
+                result = await watcher.result()
+                check_deltas(result, settings.flush_ms)
+                assert result["boards"]["region:eu"]["all"] == rows
+                assert max(d["received"] for d in result["deltas"]["region:eu"]) > killed_wall_ms  # deltas resumed
+            for client in players.values():
+                await client.sio.disconnect()
+    finally:
+        await r.aclose()
