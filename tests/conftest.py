@@ -366,8 +366,8 @@ async def connect(app_url: str) -> AsyncIterator[Callable[..., Awaitable[Client]
 
 @pytest.fixture
 async def player(new_session, connect) -> Callable[..., Awaitable[tuple[dict, Client]]]:
-    async def make(**kwargs) -> tuple[dict, Client]:
-        session = await new_session(**kwargs)
-        return session, await connect(session["token"])
+    async def make(url: str | None = None, **kwargs) -> tuple[dict, Client]:
+        session = await new_session(url=url, **kwargs)
+        return session, await connect(session["token"], url=url)
 
     return make
