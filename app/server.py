@@ -44,6 +44,7 @@ from app.metrics import Metrics
 from app.players.service import PlayerService
 from app.rooms.watching import WatchPolicy
 from app.scores.achievements import AchievementBook
+from app.scores.batching import BatchedCredits
 from app.scores.repository import ScoreRepository, open_database
 from app.services import Services
 
@@ -116,10 +117,11 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     queue = DeltaQueue(redis)
     updates = BoardUpdates(boards, queue, notifier)
     suspensions = Suspensions(redis)
+    writes = BatchedCredits(repo)
     services = Services(
         signer=signer,
         catalogue=catalogue,
-        actions=ActionService(catalogue, signer, RateLimiter(redis), repo, book, updates, suspensions),
+        actions=ActionService(catalogue, signer, RateLimiter(redis), repo, book, updates, suspensions, writes),
         players=PlayerService(repo, boards, signer, book, suspensions),
         reads=LeaderboardReads(boards),
         feed=feed,
@@ -137,7 +139,9 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
         await queue.ensure_group()
     except (RedisError, OSError):
         log.warning("Redis unavailable at startup; the flusher retries", exc_info=True)
+    writes.start()
     yield
+    await writes.stop()
 
 
 async def flusher_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -7,6 +7,7 @@ it expired, so a client that lost an ack can always retry.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from app.actions.catalogue import Catalogue
@@ -19,6 +20,7 @@ from app.errors import ProtocolError, outage_as_unavailable
 from app.leaderboard.boards import Standing
 from app.leaderboard.updates import BoardUpdates
 from app.scores.achievements import AchievementBook
+from app.scores.batching import BatchedCredits
 from app.scores.repository import CreditRecord, ScoreRepository
 
 log = logging.getLogger(__name__)
@@ -34,7 +36,10 @@ class ActionService:
         book: AchievementBook,
         updates: BoardUpdates,
         suspensions: Suspensions,
+        writes: BatchedCredits,
     ) -> None:
+        self._writes = writes
+        self._in_flight: dict[str, asyncio.Future[dict]] = {}
         self._catalogue = catalogue
         self._signer = signer
         self._limiter = limiter
@@ -96,9 +101,32 @@ class ActionService:
         return await self._credit(player, challenge, now)
 
     async def _credit(self, player: SessionClaims, challenge: Challenge, now: int) -> dict:
+        """Single flight: a second completion of a challenge this instance is crediting right
+        now waits for the first and answers its ack as a duplicate."""
+        running = self._in_flight.get(challenge.action_id)
+        if running is not None:
+            return {**await asyncio.shield(running), "duplicate": True}
+        future: asyncio.Future[dict] = asyncio.get_running_loop().create_future()
+        self._in_flight[challenge.action_id] = future
+        try:
+            reply = await self._credit_once(player, challenge, now)
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+        except Exception as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: nobody may be waiting
+            raise
+        else:
+            future.set_result(reply)
+            return reply
+        finally:
+            del self._in_flight[challenge.action_id]
+
+    async def _credit_once(self, player: SessionClaims, challenge: Challenge, now: int) -> dict:
         rec = CreditRecord(challenge.action_id, player.player_id, challenge.action, challenge.points, now)
         with outage_as_unavailable("the score store"):
-            outcome = await self._repo.credit(rec)
+            outcome = await self._writes.credit(rec)
             if outcome.ack is not None:
                 return {**outcome.ack, "duplicate": outcome.duplicate}
             if outcome.after is None:
@@ -119,7 +147,7 @@ class ActionService:
                         unlocked.append(ach)
         ack = _ack(rec, outcome.after, [a.id for a in unlocked])
         with outage_as_unavailable("the score store"):
-            stored = await self._repo.finish(rec.action_id, ack)
+            stored = await self._writes.finish(rec.action_id, ack)
         log.info("action credited", extra={"player_id": rec.player_id, "action_id": rec.action_id, "points": rec.points})
         for ach in unlocked:
             await self._updates.announce_achievement(rec.player_id, {**ach.public(), "unlocked_at": iso(rec.at_ms)})

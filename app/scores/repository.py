@@ -12,9 +12,9 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, ReturnDocument, WriteConcern
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, InsertOne, ReturnDocument, UpdateOne, WriteConcern
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from app.clock import day_key, week_key
 
@@ -116,40 +116,52 @@ class ScoreRepository:
         doc = await self.actions.find_one({"_id": action_id}, projection={"ack": 1})
         return None if doc is None else doc.get("ack")
 
-    async def credit(self, rec: CreditRecord) -> CreditOutcome:
-        """Commit the action (log insert), then apply it to the totals exactly once."""
+    async def credit_many(self, recs: list[CreditRecord]) -> list[CreditOutcome]:
+        """`credit` for a batch, in three round trips: log inserts, totals updates, read-back.
+
+        A record whose log insert hits an existing action id (a retry, or a concurrent
+        completion of the same challenge) takes the one-by-one path of `credit`.
+        """
+        taken: set[int] = set()
+        try:
+            await self.actions.bulk_write([InsertOne(_log_doc(rec)) for rec in recs], ordered=False)
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            if any(err.get("code") != 11000 for err in errors):
+                raise
+            taken = {err["index"] for err in errors}
+        outcomes: dict[int, CreditOutcome] = {}
+        fresh = [i for i in range(len(recs)) if i not in taken]
+        if fresh:
+            result = await self.players.bulk_write([_apply_op(recs[i]) for i in fresh], ordered=False)
+            if result.matched_count < len(fresh):
+                # Some id was applied meanwhile by a retry on another path: settle each alone.
+                taken.update(fresh)
+            else:
+                ids = list({recs[i].player_id for i in fresh})
+                docs = {d["_id"]: d async for d in self.players.find({"_id": {"$in": ids}}, projection=_PLAYER_PROJECTION)}
+                for pid in ids:
+                    mine = [i for i in fresh if recs[i].player_id == pid]
+                    for i, (before, after) in zip(mine, _replay(docs[pid], [recs[i] for i in mine])):
+                        outcomes[i] = CreditOutcome(duplicate=False, before=before, after=after)
+        for i in sorted(taken):
+            outcomes[i] = await self.credit(recs[i], inserted=i in fresh)
+        return [outcomes[i] for i in range(len(recs))]
+
+    async def credit(self, rec: CreditRecord, inserted: bool = False) -> CreditOutcome:
+        """Commit the action (log insert, unless `inserted` already), then apply it to the
+        totals exactly once."""
         duplicate = False
         try:
-            await self.actions.insert_one(
-                {
-                    "_id": rec.action_id,
-                    "player_id": rec.player_id,
-                    "action": rec.action,
-                    "points": rec.points,
-                    "at_ms": rec.at_ms,
-                    "state": "pending",
-                }
-            )
+            if not inserted:
+                await self.actions.insert_one(_log_doc(rec))
         except DuplicateKeyError:
             duplicate = True
             ack = await self.find_ack(rec.action_id)
             if ack is not None:
                 return CreditOutcome(duplicate=True, ack=ack)
         before = await self.players.find_one_and_update(
-            {"_id": rec.player_id, "applied": {"$ne": rec.action_id}},
-            {
-                "$inc": {
-                    "total": rec.points,
-                    "actions": 1,
-                    f"days.{rec.day}": rec.points,
-                    f"weeks.{rec.week}": rec.points,
-                },
-                "$addToSet": {"active_days": rec.day},
-                "$push": {"applied": {"$each": [rec.action_id], "$slice": -APPLIED_KEEP}},
-                "$max": {"last_ms": rec.at_ms},
-            },
-            projection=_PLAYER_PROJECTION,
-            return_document=ReturnDocument.BEFORE,
+            _apply_filter(rec), _apply_update(rec), projection=_PLAYER_PROJECTION, return_document=ReturnDocument.BEFORE
         )
         if before is None:
             # Applied already, by a concurrent attempt or one that died before writing its ack.
@@ -173,6 +185,17 @@ class ScoreRepository:
         )
         return result.upserted_id is not None
 
+    async def finish_many(self, items: list[tuple[str, dict]]) -> list[dict]:
+        """`finish` for a batch: one write, and a read-back only when another finisher won."""
+        ops = [UpdateOne({"_id": aid, "ack": {"$exists": False}}, {"$set": {"state": "done", "ack": ack}})
+               for aid, ack in items]
+        result = await self.actions.bulk_write(ops, ordered=False)
+        if result.modified_count == len(items):
+            return [ack for _, ack in items]
+        stored = {d["_id"]: d.get("ack") async for d in
+                  self.actions.find({"_id": {"$in": [aid for aid, _ in items]}}, projection={"ack": 1})}
+        return [stored.get(aid) or ack for aid, ack in items]
+
     async def finish(self, action_id: str, ack: dict) -> dict:
         """Store the ack once; a racing finisher gets the one stored first."""
         doc = await self.actions.find_one_and_update(
@@ -192,6 +215,57 @@ class ScoreRepository:
 
     def iter_players(self, batch_size: int = 1000):
         return self.players.find({}, projection=_PLAYER_PROJECTION, batch_size=batch_size)
+
+
+def _log_doc(rec: CreditRecord) -> dict:
+    return {
+        "_id": rec.action_id,
+        "player_id": rec.player_id,
+        "action": rec.action,
+        "points": rec.points,
+        "at_ms": rec.at_ms,
+        "state": "pending",
+    }
+
+
+def _apply_filter(rec: CreditRecord) -> dict:
+    """The totals update matches only while the action id is not applied: idempotent."""
+    return {"_id": rec.player_id, "applied": {"$ne": rec.action_id}}
+
+
+def _apply_update(rec: CreditRecord) -> dict:
+    return {
+        "$inc": {"total": rec.points, "actions": 1, f"days.{rec.day}": rec.points, f"weeks.{rec.week}": rec.points},
+        "$addToSet": {"active_days": rec.day},
+        "$push": {"applied": {"$each": [rec.action_id], "$slice": -APPLIED_KEEP}},
+        "$max": {"last_ms": rec.at_ms},
+    }
+
+
+def _apply_op(rec: CreditRecord) -> UpdateOne:
+    return UpdateOne(_apply_filter(rec), _apply_update(rec))
+
+
+def _replay(final: dict, recs: list[CreditRecord]) -> list[tuple[dict, dict]]:
+    """(before, after) of each of one player's records, in order, given the document after all
+    of them: the batch's increments are taken back off, then put on again one by one."""
+    start = dict(final)
+    start["total"] = final.get("total", 0) - sum(r.points for r in recs)
+    start["actions"] = final.get("actions", 0) - len(recs)
+    days = dict(final.get("days") or {})
+    weeks = dict(final.get("weeks") or {})
+    for r in recs:
+        days[r.day] = days.get(r.day, 0) - r.points
+        weeks[r.week] = weeks.get(r.week, 0) - r.points
+    start["days"], start["weeks"] = days, weeks
+    start["active_days"] = [d for d in final.get("active_days") or [] if days.get(d, 0) > 0]
+    out = []
+    doc = start
+    for rec in recs:
+        after = _after(doc, rec)
+        out.append((doc, after))
+        doc = after
+    return out
 
 
 def _after(before: dict, rec: CreditRecord) -> dict:
