@@ -56,6 +56,7 @@ REDIS = web.AppKey("redis", Redis)
 REBUILD = web.AppKey("rebuild", Callable[[], Awaitable[int]])
 FLUSH_LOOP = web.AppKey("flush_loop", FlushLoop)
 
+CLOSE_TIMEOUT_S = 2.0
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
 
@@ -201,7 +202,12 @@ async def _close_sockets(app: web.Application) -> None:
     clients see a transport close and reconnect, to another instance behind a balancer."""
     sio = app[SIO]
     if sio.eio.sockets:
-        await sio.eio.disconnect()
+        try:
+            await asyncio.wait_for(sio.eio.disconnect(), CLOSE_TIMEOUT_S)
+        except asyncio.TimeoutError:
+            # A polling client with no request pending cannot be told; drop it.
+            for eio_socket in list(sio.eio.sockets.values()):
+                await eio_socket.close(wait=False, abort=True)
     await sio.shutdown()
     manager = sio.manager
     if isinstance(manager, socketio.AsyncRedisManager):

@@ -53,8 +53,8 @@ class PlayerService:
     async def set_suspended(self, player_id: str, suspended: bool) -> dict:
         """An operator's decision: MongoDB first (the truth), then the Redis set the hot path reads."""
         with outage_as_unavailable("the score store"):
-            doc = await self._repo.set_suspended(player_id, suspended)
-        if doc is None:
+            found = await self._repo.set_suspended(player_id, suspended)
+        if not found:
             raise ProtocolError("not_found", f"no player {player_id!r}")
         with outage_as_unavailable("the leaderboard store"):
             await self._suspensions.mark(player_id, suspended)

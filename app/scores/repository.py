@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, InsertOne, ReturnDocument, UpdateOne, WriteConcern
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, InsertOne, UpdateOne, WriteConcern
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
@@ -81,7 +81,9 @@ class ScoreRepository:
         await self._db.command("ping")
 
     async def upsert_player(self, player_id: str, name: str, region: str, guild: str | None, at_ms: int) -> dict:
-        return await self.players.find_one_and_update(
+        # update_one + find_one rather than find_one_and_update: the MongoDB-wire stand-in
+        # answers findAndModify with a collection scan, and both of these use the _id index.
+        await self.players.update_one(
             {"_id": player_id},
             {
                 "$set": {"name": name, "region": region, "guild": guild},
@@ -97,17 +99,13 @@ class ScoreRepository:
                 },
             },
             upsert=True,
-            projection=_PLAYER_PROJECTION,
-            return_document=ReturnDocument.AFTER,
         )
+        return await self.get_player(player_id)
 
-    async def set_suspended(self, player_id: str, suspended: bool) -> dict | None:
-        return await self.players.find_one_and_update(
-            {"_id": player_id},
-            {"$set": {"suspended": suspended}},
-            projection=_PLAYER_PROJECTION,
-            return_document=ReturnDocument.AFTER,
-        )
+    async def set_suspended(self, player_id: str, suspended: bool) -> bool:
+        """False when there is no such player."""
+        result = await self.players.update_one({"_id": player_id}, {"$set": {"suspended": suspended}})
+        return result.matched_count == 1
 
     async def get_player(self, player_id: str) -> dict | None:
         return await self.players.find_one({"_id": player_id}, projection=_PLAYER_PROJECTION)
@@ -152,21 +150,21 @@ class ScoreRepository:
         """Commit the action (log insert, unless `inserted` already), then apply it to the
         totals exactly once."""
         duplicate = False
-        try:
-            if not inserted:
+        if not inserted:
+            try:
                 await self.actions.insert_one(_log_doc(rec))
-        except DuplicateKeyError:
-            duplicate = True
-            ack = await self.find_ack(rec.action_id)
-            if ack is not None:
-                return CreditOutcome(duplicate=True, ack=ack)
-        before = await self.players.find_one_and_update(
-            _apply_filter(rec), _apply_update(rec), projection=_PLAYER_PROJECTION, return_document=ReturnDocument.BEFORE
-        )
-        if before is None:
+            except DuplicateKeyError:
+                duplicate = True
+                ack = await self.find_ack(rec.action_id)
+                if ack is not None:
+                    return CreditOutcome(duplicate=True, ack=ack)
+        result = await self.players.update_one(_apply_filter(rec), _apply_update(rec))
+        if result.matched_count == 0:
             # Applied already, by a concurrent attempt or one that died before writing its ack.
             return CreditOutcome(duplicate=duplicate, ack=await self._wait_for_ack(rec.action_id))
-        return CreditOutcome(duplicate=duplicate, before=before, after=_after(before, rec))
+        doc = await self.players.find_one({"_id": rec.player_id}, projection=_PLAYER_PROJECTION)
+        [(before, after)] = _replay(doc, [rec])
+        return CreditOutcome(duplicate=duplicate, before=before, after=after)
 
     async def _wait_for_ack(self, action_id: str, tries: int = 20) -> dict | None:
         for _ in range(tries):
@@ -198,16 +196,7 @@ class ScoreRepository:
 
     async def finish(self, action_id: str, ack: dict) -> dict:
         """Store the ack once; a racing finisher gets the one stored first."""
-        doc = await self.actions.find_one_and_update(
-            {"_id": action_id, "ack": {"$exists": False}},
-            {"$set": {"state": "done", "ack": ack}},
-            projection={"ack": 1},
-            return_document=ReturnDocument.AFTER,
-        )
-        if doc is None:
-            stored = await self.find_ack(action_id)
-            return stored if stored is not None else ack
-        return doc["ack"]
+        return (await self.finish_many([(action_id, ack)]))[0]
 
     async def player_achievements(self, player_id: str) -> list[dict]:
         cursor = self.achievements.find({"player_id": player_id}).sort("unlocked_ms", ASCENDING)

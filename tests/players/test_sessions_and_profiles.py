@@ -53,8 +53,11 @@ async def refusal(url: str, auth: object) -> object:
     client = socketio.AsyncClient(reconnection=False)
     seen: list = []
     client.on("connect_error", lambda data: seen.append(data))
-    with pytest.raises(socketio.exceptions.ConnectionError):
-        await client.connect(url, auth=auth, transports=["websocket"], wait_timeout=5)
+    try:
+        with pytest.raises(socketio.exceptions.ConnectionError):
+            await client.connect(url, auth=auth, transports=["websocket"], wait_timeout=5)
+    finally:
+        await client.eio.disconnect()  # the refused client closes its engine.io connection
     return seen[0]
 
 

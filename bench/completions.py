@@ -1,0 +1,391 @@
+"""Completions per second through the whole credit path, end to end.
+
+Starts its own redis-server, its own SecantusDB store and K server instances
+(`python -m app`, separate processes, sharing Redis and the store), creates N
+guest players over HTTP, connects N python-socketio clients and, for a fixed
+duration, has each client loop action:start -> solve proof -> action:complete
+as fast as the acks come back. Afterwards it checks that the players' totals
+on the server add up to what the acks credited, then prints one summary line.
+
+    .venv/bin/python bench/completions.py [--seconds 10] [--players 50]
+        [--transport websocket|polling] [--instances 1]
+
+The clients run in this process on asyncio, on the same machine as the
+servers, Redis and the store (two cores here): client CPU (Socket.IO framing,
+JSON, proof solving) competes with the server for the same cores, so the
+figure is a floor for the server, not its ceiling. The summary gives each
+process's CPU seconds so the split can be seen.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ctypes
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import aiohttp  # noqa: E402
+import socketio  # noqa: E402
+
+from app.anticheat.proof import solve  # noqa: E402
+
+ACTION = "bench"
+CATALOGUE = {"actions": {ACTION: {"points": 1, "min_ms": 0, "ttl_s": 600, "difficulty": 1, "per_minute": 10_000}}}
+REGIONS = ("na", "eu", "apac", "sa", "oce")
+ACK_TIMEOUT_S = 10.0
+# Settings the server reads from the environment; the bench sets its own and drops any inherited ones.
+APP_ENV = ("HOST", "PORT", "MONGODB_URL", "MONGODB_DB", "REDIS_URL", "SECRET_KEY", "API_KEY", "ALLOW_GUEST_SESSIONS",
+           "CORS_ORIGINS", "REGIONS", "ACTIONS_FILE", "TOP_N", "LEADERBOARD_FLUSH_MS", "DATA_DIR", "SESSION_TTL_S",
+           "STORE_TIMEOUT_MS", "MAX_PAYLOAD_BYTES", "LOG_LEVEL")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _die_with_parent() -> None:
+    """Runs in the child before exec: SIGTERM it if this script dies without cleaning up (e.g. SIGKILL)."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except Exception:  # noqa: BLE001 - best effort; the finally block is the real cleanup
+        pass
+
+
+class Processes:
+    """Every child this script starts, stopped in reverse order of starting."""
+
+    def __init__(self) -> None:
+        self.started: list[tuple[str, subprocess.Popen]] = []
+
+    def start(self, name: str, args: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
+        with open(log, "wb") as out:
+            # Own session: a Ctrl-C reaches only this script, which then stops the children in order.
+            proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env,
+                                    cwd=ROOT, start_new_session=True, preexec_fn=_die_with_parent)
+        self.started.append((name, proc))
+        return proc
+
+    def stop_all(self) -> None:
+        """Servers first, while the stores they close against are still up; then the store, then Redis."""
+        servers = [(n, p) for n, p in self.started if n.startswith("server")]
+        for _, proc in servers:
+            if proc.poll() is None:
+                proc.terminate()
+        for name, proc in [*servers, *((n, p) for n, p in reversed(self.started) if (n, p) not in servers)]:
+            if proc.poll() is None:
+                proc.terminate()
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                print(f"{name} (pid {proc.pid}) still running 15 s after SIGTERM; killing it", file=sys.stderr)
+                proc.kill()
+                proc.wait()
+
+
+def wait_for_port(port: int, proc: subprocess.Popen, name: str, log: Path, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{name} exited with {proc.returncode}:\n{tail(log)}")
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"{name} did not listen on {port} within {timeout:.0f} s:\n{tail(log)}")
+
+
+def wait_ready(url: str, proc: subprocess.Popen, log: Path, timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    last = "no answer"
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}:\n{tail(log)}")
+        try:
+            with urllib.request.urlopen(f"{url}/readyz", timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except urllib.error.HTTPError as exc:
+            last = f"{exc.code} {exc.read()[:200]!r}"
+        except OSError as exc:
+            last = str(exc)
+        time.sleep(0.1)
+    raise RuntimeError(f"{url}/readyz not 200 within {timeout:.0f} s (last: {last}):\n{tail(log)}")
+
+
+def tail(log: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def rss_kb(pid: int) -> dict[str, int]:
+    """VmRSS and VmHWM (peak RSS) of a process, in kB."""
+    found = {}
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            key, _, value = line.partition(":")
+            if key in ("VmRSS", "VmHWM"):
+                found[key] = int(value.split()[0])
+    return found
+
+
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds a process has used so far."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Stats:
+    credited_points: int = 0
+    credited: int = 0
+    recovered: int = 0  # credited, but the ack came only on a retry (duplicate: true)
+    errors: Counter = field(default_factory=Counter)
+    latencies_ms: list[float] = field(default_factory=list)
+    max_difficulty: int = 0
+    per_player: Counter = field(default_factory=Counter)
+
+
+async def call(sio: socketio.AsyncClient, event: str, data: dict) -> dict:
+    return await sio.call(event, data, timeout=ACK_TIMEOUT_S)
+
+
+async def play(player_id: str, sio: socketio.AsyncClient, until: float, stats: Stats) -> None:
+    """One client's loop; finishes the round in flight when time is up."""
+    try:
+        await _play(player_id, sio, until, stats)
+    except socketio.exceptions.SocketIOError as exc:  # the connection went away mid-call
+        stats.errors[f"client_{type(exc).__name__}"] += 1
+
+
+async def _play(player_id: str, sio: socketio.AsyncClient, until: float, stats: Stats) -> None:
+    loop = asyncio.get_running_loop()
+    while loop.time() < until and sio.connected:
+        began = loop.time()
+        try:
+            started = await call(sio, "action:start", {"action": ACTION})
+        except socketio.exceptions.TimeoutError:
+            stats.errors["start_timeout"] += 1
+            continue
+        if not started.get("ok"):
+            stats.errors[started.get("error", {}).get("code", "?")] += 1
+            retry = started.get("error", {}).get("retry_after_ms")
+            await asyncio.sleep(retry / 1000 if retry else 0.05)
+            continue
+        challenge = started["challenge"]
+        stats.max_difficulty = max(stats.max_difficulty, challenge["difficulty"])
+        proof = solve(challenge["token"], challenge["difficulty"])
+        body = {"token": challenge["token"], "proof": proof}
+        # A lost ack is retried with the same token and proof (PROTOCOL.md 5), so nothing credited goes uncounted.
+        for attempt in range(3):
+            try:
+                ack = await call(sio, "action:complete", body)
+                break
+            except socketio.exceptions.TimeoutError:
+                stats.errors["complete_timeout"] += 1
+        else:
+            stats.errors["complete_unanswered"] += 1  # credited or not: the consistency check will tell
+            continue
+        if ack.get("ok"):
+            if not ack["duplicate"]:
+                stats.credited += 1
+                stats.latencies_ms.append((loop.time() - began) * 1000)
+            elif attempt:
+                stats.recovered += 1
+            else:
+                stats.errors["unexpected_duplicate"] += 1
+            if not ack["duplicate"] or attempt:
+                stats.credited_points += ack["points"]
+                stats.per_player[player_id] += ack["points"]
+        else:
+            stats.errors[ack.get("error", {}).get("code", "?")] += 1
+
+
+async def bounded(limit: int, coros) -> list:
+    gate = asyncio.Semaphore(limit)
+
+    async def one(coro):
+        async with gate:
+            return await coro
+
+    return await asyncio.gather(*(one(c) for c in coros))
+
+
+def percentile(sorted_ms: list[float], q: float) -> float:
+    if not sorted_ms:
+        return float("nan")
+    return sorted_ms[min(len(sorted_ms) - 1, int(q * len(sorted_ms)))]
+
+
+async def drive(args: argparse.Namespace, urls: list[str], servers: list[subprocess.Popen],
+                others: list[tuple[str, subprocess.Popen]]) -> tuple[str, str]:
+    run = uuid.uuid4().hex[:6]
+    players = [f"bench{run}_{i}" for i in range(args.players)]
+    home = {p: urls[i % len(urls)] for i, p in enumerate(players)}  # round-robin over the instances
+    stats = Stats()
+    clients: dict[str, socketio.AsyncClient] = {}
+    async with aiohttp.ClientSession() as http:
+        async def session(i: int, player_id: str) -> str:
+            body = {"player_id": player_id, "name": player_id[:32], "region": REGIONS[i % len(REGIONS)]}
+            async with http.post(f"{home[player_id]}/api/v1/sessions", json=body) as resp:
+                if resp.status != 201:
+                    raise RuntimeError(f"POST /api/v1/sessions: {resp.status} {await resp.text()}")
+                return (await resp.json())["token"]
+
+        tokens = await bounded(20, [session(i, p) for i, p in enumerate(players)])
+
+        async def connect(player_id: str, token: str) -> None:
+            sio = socketio.AsyncClient(reconnection=False)
+            clients[player_id] = sio
+            await sio.connect(home[player_id], auth={"token": token}, transports=[args.transport], wait_timeout=10)
+
+        try:
+            await bounded(20, [connect(p, t) for p, t in zip(players, tokens)])
+            rss_before = [rss_kb(s.pid)["VmRSS"] for s in servers]
+            watched = [*servers, *(proc for _, proc in others)]
+            cpu_before = [cpu_s(p.pid) for p in watched]
+            own_before = time.process_time()
+            loop = asyncio.get_running_loop()
+            began = loop.time()
+            await asyncio.gather(*(play(p, clients[p], began + args.seconds, stats) for p in players))
+            elapsed = loop.time() - began
+            cpu_used = [cpu_s(p.pid) - b for p, b in zip(watched, cpu_before)]
+            own_cpu = time.process_time() - own_before
+            rss_after = [rss_kb(s.pid) for s in servers]
+            dropped = sum(1 for sio in clients.values() if not sio.connected)
+        finally:
+            await asyncio.gather(*(sio.disconnect() for sio in clients.values() if sio.connected),
+                                 return_exceptions=True)
+
+        # Every instance answers for every player; ask each player's own instance.
+        async def total(player_id: str) -> int:
+            async with http.get(f"{home[player_id]}/api/v1/players/{player_id}") as resp:
+                if resp.status != 200:
+                    raise RuntimeError(f"GET /api/v1/players/{player_id}: {resp.status} {await resp.text()}")
+                return (await resp.json())["score"]["total"]
+
+        totals = dict(zip(players, await bounded(20, [total(p) for p in players])))
+
+    server_sum = sum(totals.values())
+    if server_sum == stats.credited_points:
+        verdict = f"consistent: players' totals sum to {server_sum} = points credited by the acks"
+    else:
+        off = {p: (totals[p], stats.per_player[p]) for p in players if totals[p] != stats.per_player[p]}
+        shown = dict(list(off.items())[:5])
+        verdict = (f"INCONSISTENT: players' totals sum to {server_sum}, acks credited {stats.credited_points} "
+                   f"({len(off)} players differ, server/acks: {shown})")
+    lat = sorted(stats.latencies_ms)
+    if dropped:
+        stats.errors["disconnected"] = dropped
+    if stats.recovered:
+        stats.errors["recovered_on_retry"] = stats.recovered
+    rss = ", ".join(f"{r['VmRSS'] / 1024:.0f} MB (peak {r['VmHWM'] / 1024:.0f}, before run {b / 1024:.0f})"
+                    for r, b in zip(rss_after, rss_before))
+    names = [f"server{i}" for i in range(len(servers))] + [name for name, _ in others]
+    cpu = " ".join(f"{n} {c:.1f}" for n, c in zip(names, cpu_used)) + f" client {own_cpu:.1f}"
+    summary = (
+        f"completions: {stats.credited / elapsed:.0f}/s over {elapsed:.1f} s, {args.players} players, "
+        f"{len(servers)} instance{'s' if len(servers) > 1 else ''} ({args.transport}), "
+        f"p50 {percentile(lat, 0.50):.1f} ms p99 {percentile(lat, 0.99):.1f} ms (start+complete round trip), "
+        f"errors {dict(stats.errors)}, server RSS {rss}, cpu s: {cpu}, max difficulty {stats.max_difficulty}"
+    )
+    return verdict, summary
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    """SIGTERM takes Ctrl-C's path: inside asyncio.run that cancels the run, so the clients close first."""
+    signal.raise_signal(signal.SIGINT)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--players", type=int, default=50)
+    parser.add_argument("--transport", choices=["websocket", "polling"], default="websocket")
+    parser.add_argument("--instances", type=int, default=1)
+    args = parser.parse_args()
+    if args.players < 1 or args.instances < 1 or args.seconds <= 0:
+        parser.error("--players and --instances must be at least 1, --seconds above 0")
+    redis_server = shutil.which("redis-server")
+    if not redis_server:
+        print("redis-server is missing: run make setup", file=sys.stderr)
+        return 2
+
+    signal.signal(signal.SIGTERM, _interrupt)
+    procs = Processes()
+    tmp = Path(tempfile.mkdtemp(prefix="bench-completions-"))
+    try:
+        redis_port = free_port()
+        redis_log = tmp / "redis.log"
+        redis = procs.start("redis-server", [redis_server, "--port", str(redis_port), "--bind", "127.0.0.1",
+                                             "--save", "", "--appendonly", "no"], redis_log)
+        wait_for_port(redis_port, redis, "redis-server", redis_log)
+
+        store_port = free_port()
+        store_log = tmp / "store.log"
+        store = procs.start("store", [sys.executable, "-c", "from secantus.cli import main; raise SystemExit(main())",
+                                      "--host", "127.0.0.1", "--port", str(store_port),
+                                      "--storage-path", str(tmp / "documents"), "--log-level", "WARNING"], store_log)
+        wait_for_port(store_port, store, "SecantusDB", store_log)
+
+        actions_file = tmp / "actions.json"
+        actions_file.write_text(json.dumps(CATALOGUE))
+        base_env = {k: v for k, v in os.environ.items() if k not in APP_ENV}
+        secret = uuid.uuid4().hex  # 32 characters, shared by every instance
+        servers, urls = [], []
+        for i in range(args.instances):
+            port = free_port()
+            data_dir = tmp / f"data{i}"
+            data_dir.mkdir()
+            env = {**base_env, "HOST": "127.0.0.1", "PORT": str(port),
+                   "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+                   "MONGODB_URL": f"mongodb://127.0.0.1:{store_port}/?directConnection=true",
+                   "ACTIONS_FILE": str(actions_file), "DATA_DIR": str(data_dir), "ALLOW_GUEST_SESSIONS": "1",
+                   "LOG_LEVEL": "WARNING", "SECRET_KEY": secret}
+            log = tmp / f"server{i}.log"
+            servers.append((procs.start(f"server{i}", [sys.executable, "-m", "app"], log, env), log))
+            urls.append(f"http://127.0.0.1:{port}")
+        for (proc, log), url in zip(servers, urls):
+            wait_ready(url, proc, log)
+
+        verdict, summary = asyncio.run(drive(args, urls, [proc for proc, _ in servers],
+                                                [("store", store), ("redis", redis)]))
+        for i, (proc, log) in enumerate(servers):
+            if proc.poll() is not None:
+                print(f"server{i} exited with {proc.returncode} during the run:\n{tail(log)}", file=sys.stderr)
+            elif log.stat().st_size:
+                print(f"server{i} logged (last lines):\n{tail(log, 10)}", file=sys.stderr)
+        print(verdict)
+        print(summary)
+        return 0 if verdict.startswith("consistent") else 1
+    except (KeyboardInterrupt, asyncio.CancelledError):  # asyncio.run turns a Ctrl-C into a cancellation
+        print("interrupted; stopping what was started", file=sys.stderr)
+        return 130
+    finally:
+        procs.stop_all()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
