@@ -19,7 +19,7 @@ import aiohttp_cors
 import socketio
 from aiohttp import web
 from pymongo.asynchronous.database import AsyncDatabase
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import RedisError
 
 from app.actions.catalogue import Catalogue, read_catalogue_file
@@ -57,6 +57,7 @@ REBUILD = web.AppKey("rebuild", Callable[[], Awaitable[int]])
 FLUSH_LOOP = web.AppKey("flush_loop", FlushLoop)
 
 CLOSE_TIMEOUT_S = 2.0
+REDIS_POOL_SIZE = 256
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
 
@@ -98,7 +99,13 @@ async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
         log.info("Redis: in-process stand-in (fakeredis), single-instance mode", extra={"backend": "fakeredis"})
     else:
         timeout = settings.store_timeout_ms / 1000
-        app[REDIS] = Redis.from_url(settings.redis_url, socket_timeout=timeout, socket_connect_timeout=timeout)
+        # A blocking pool waits (up to the store timeout) for a free connection under a burst
+        # of joins instead of failing at once past its size.
+        pool = BlockingConnectionPool.from_url(
+            settings.redis_url, max_connections=REDIS_POOL_SIZE, timeout=timeout,
+            socket_timeout=timeout, socket_connect_timeout=timeout,
+        )
+        app[REDIS] = Redis.from_pool(pool)  # closes the pool with the client
         log.info("Redis: %s", _redact(settings.redis_url), extra={"backend": "redis"})
     yield
     await app[REDIS].aclose()
@@ -199,8 +206,16 @@ def create_app(settings: Settings) -> web.Application:
 
 async def _close_sockets(app: web.Application) -> None:
     """Close every engine.io connection so open long-polls and websockets do not hold shutdown;
-    clients see a transport close and reconnect, to another instance behind a balancer."""
-    sio = app[SIO]
+    clients see a transport close and reconnect, to another instance behind a balancer.
+    Bounded: a client that never answers cannot hold the process."""
+    task = asyncio.ensure_future(_close_all_sockets(app[SIO]))
+    done, _ = await asyncio.wait([task], timeout=3 * CLOSE_TIMEOUT_S)
+    if not done:
+        task.cancel()
+        log.warning("socket shutdown did not finish in time; going on")
+
+
+async def _close_all_sockets(sio: socketio.AsyncServer) -> None:
     if sio.eio.sockets:
         try:
             await asyncio.wait_for(sio.eio.disconnect(), CLOSE_TIMEOUT_S)

@@ -141,9 +141,10 @@ class ActionService:
                 unlocked.append(ach)
         rank = await self._updates.publish(standing)
         if rank is not None:
+            known = set(outcome.after.get("unlocked") or ())
             with outage_as_unavailable("the score store"):
                 for ach in self._book.by_rank(rank):
-                    if await self._repo.unlock(rec.player_id, ach.id, rec.at_ms):
+                    if ach.id not in known and await self._repo.unlock(rec.player_id, ach.id, rec.at_ms):
                         unlocked.append(ach)
         ack = _ack(rec, outcome.after, [a.id for a in unlocked])
         with outage_as_unavailable("the score store"):

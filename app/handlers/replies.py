@@ -77,6 +77,12 @@ async def http_errors(request: web.Request, handler: Callable) -> web.StreamResp
     """Every HTTP error leaves with the `{"error": {"code", "message"}}` body, never a bare 5xx."""
     if request.path.startswith(SOCKET_PATH):
         # engine.io answers its own protocol errors; a websocket may already be upgraded.
+        if "Sec-WebSocket-Extensions" in request.headers:
+            # No permessage-deflate: compressing each watcher's copy of a delta separately,
+            # and keeping a compressor per connection, costs more CPU and memory than it saves.
+            headers = request.headers.copy()
+            del headers["Sec-WebSocket-Extensions"]
+            request = request.clone(headers=headers)
         return await handler(request)
     try:
         return await handler(request)

@@ -8,7 +8,7 @@ import socketio
 from socketio.exceptions import ConnectionRefusedError as Refused
 
 from app.anticheat.tokens import SessionClaims
-from app.errors import ProtocolError
+from app.errors import ProtocolError, outage_as_unavailable
 from app.handlers.replies import acked
 from app.metrics import Metrics
 from app.rooms.names import home_rooms, parse_board
@@ -95,7 +95,8 @@ def register(sio: socketio.AsyncServer, services: Services, metrics: Metrics) ->
         # instead of being missed.
         await sio.enter_room(sid, room)
         try:
-            snapshot = await services.feed.snapshot(room)
+            with outage_as_unavailable("the leaderboard store"):
+                snapshot = await services.feed.snapshot(room)
         except Exception:
             if not counts and room not in conn.watched and room not in conn.home:
                 await sio.leave_room(sid, room)

@@ -175,12 +175,14 @@ class ScoreRepository:
         return None
 
     async def unlock(self, player_id: str, achievement_id: str, at_ms: int) -> bool:
-        """True when this call unlocked it (the unique index keeps it once per player)."""
+        """True when this call unlocked it (the unique index keeps it once per player).
+        The id is also kept on the player document, so later credits can skip the write."""
         result = await self.achievements.update_one(
             {"player_id": player_id, "achievement": achievement_id},
             {"$setOnInsert": {"unlocked_ms": at_ms}},
             upsert=True,
         )
+        await self.players.update_one({"_id": player_id}, {"$addToSet": {"unlocked": achievement_id}})
         return result.upserted_id is not None
 
     async def finish_many(self, items: list[tuple[str, dict]]) -> list[dict]:

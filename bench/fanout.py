@@ -1,0 +1,528 @@
+"""Fan-out benchmark: N JS watchers in one regional room while players complete actions.
+
+Starts its own redis-server and MongoDB-wire store (SecantusDB), measures the store's
+own ceiling for the writes of a completion, then starts the server instance(s) as
+`python -m app`, connects N socket.io-client watchers (one node process,
+bench/watchers.mjs) to `region:eu`, and drives completions from python-socketio
+players in region eu. Prints:
+
+- RSS per connection: the servers' VmRSS after the watchers joined, minus before, over N;
+- delta lag: for each `leaderboard:delta`, the last watcher's receive time minus the
+  delta's `at`; p50 and p99 over the deltas (and p50 over every single receipt);
+- completions per second while watched, against 1,000/s and against the store's
+  ceiling for the same writes measured alone in the same run.
+
+Everything runs on this machine: the clients share its cores with the server.
+
+usage: python bench/fanout.py [--watchers 5000] [--seconds 20] [--instances 1]
+                              [--players 50] [--flush-ms 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import aiohttp
+import socketio
+
+from app.anticheat.proof import solve
+
+ROOM_REGION = "eu"
+ROOM = f"region:{ROOM_REGION}"
+ACTION = "bench"
+# per_minute: the catalogue allows at most 10,000, which 50 players stay well under.
+CATALOGUE = {"actions": {ACTION: {"points": 1, "min_ms": 0, "ttl_s": 600, "difficulty": 1, "per_minute": 10_000}}}
+LAG_TARGET_MS = 250
+RATE_TARGET = 1000
+CEILING_SHARE = 0.8
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+# ---------------------------------------------------------------- processes
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def raise_fd_limit() -> int:
+    """Raise our soft fd limit to the hard one; children (server, node) inherit it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        target = hard if hard != resource.RLIM_INFINITY else 1 << 20
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+class Processes:
+    """Every child we start, stopped in reverse order whatever happens."""
+
+    def __init__(self, logs: Path) -> None:
+        self.logs = logs
+        self.procs: list[tuple[str, subprocess.Popen]] = []
+
+    def start(self, name: str, args: list[str], **kwargs) -> subprocess.Popen:
+        with open(self.logs / f"{name}.log", "wb") as log:  # the child keeps its own copy of the fd
+            proc = subprocess.Popen(args, stdout=kwargs.pop("stdout", log), stderr=log, **kwargs)
+        self.procs.append((name, proc))
+        return proc
+
+    def tail(self, name: str, lines: int = 20) -> str:
+        path = self.logs / f"{name}.log"
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
+
+    def stop_all(self) -> None:
+        for _, proc in reversed(self.procs):
+            if proc.poll() is None:
+                proc.terminate()
+        deadline = time.monotonic() + 15
+        for _, proc in reversed(self.procs):
+            try:
+                proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args[0]} exited with {proc.returncode}")
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listened on {port}")
+
+
+def rss_kb(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for {pid}")
+
+
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of one process (its own threads, not its children)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def pct(values: list[float], p: float) -> float | None:
+    """Nearest-rank percentile."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    k = min(len(ordered) - 1, max(0, -(-p * len(ordered) // 100) - 1))
+    return ordered[int(k)]
+
+
+async def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    async with aiohttp.ClientSession() as http:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"instance {url} exited with {proc.returncode}")
+            try:
+                async with http.get(f"{url}/readyz") as resp:
+                    if resp.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+    raise RuntimeError(f"{url} was not ready in {timeout} s")
+
+
+async def read_json_line(proc: subprocess.Popen, timeout: float, what: str) -> dict:
+    """One JSON line from a child's stdout (read in a thread; killing the child ends the read)."""
+    line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), timeout)
+    if not line:
+        raise RuntimeError(f"{what} ended without an answer (exit {proc.poll()})")
+    return json.loads(line)
+
+
+def send_line(proc: subprocess.Popen, text: str) -> None:
+    proc.stdin.write(text.encode() + b"\n")
+    proc.stdin.flush()
+
+
+# ---------------------------------------------------------------- the store's ceiling
+
+async def store_ceiling(mongodb_url: str, players: int, seconds: float) -> dict[str, float]:
+    """The writes of one completion, straight to the store, with `players` completions in
+    flight at once: (a) one by one, as ScoreRepository.credit + finish do them (log insert,
+    totals update, read-back, ack update); (b) group committed, as the server does them
+    (BatchedCredits over credit_many/finish_many). Journaled (j=True, the repository's
+    write concern), through the server's own repository code, without the server; the
+    ceiling is the better of the two."""
+    return {mode: await _ceiling_run(mongodb_url, players, seconds, batched=mode == "batched")
+            for mode in ("one by one", "batched")}
+
+
+async def _ceiling_run(mongodb_url: str, players: int, seconds: float, batched: bool) -> float:
+    from app.anticheat.tokens import new_action_id
+    from app.clock import now_ms
+    from app.scores.batching import BatchedCredits
+    from app.scores.repository import CreditRecord, ScoreRepository, open_database
+
+    client, db = open_database(mongodb_url, f"ceiling_{uuid.uuid4().hex[:8]}", 10_000)
+    repo = ScoreRepository(db)
+    writes = BatchedCredits(repo)
+    try:
+        await repo.ensure_indexes()
+        ids = [f"c{i:04d}" for i in range(players)]
+        for pid in ids:
+            await repo.upsert_player(pid, pid, ROOM_REGION, None, now_ms())
+        if batched:
+            writes.start()
+        credit = writes.credit if batched else repo.credit
+        finish = writes.finish if batched else repo.finish
+
+        async def loop(pid: str, deadline: float) -> int:
+            done = 0
+            while time.monotonic() < deadline:
+                rec = CreditRecord(new_action_id(), pid, ACTION, 1, now_ms())
+                outcome = await credit(rec)
+                ack = {"action_id": rec.action_id, "points": rec.points, "score": {"total": outcome.after["total"]},
+                       "achievements": []}
+                await finish(rec.action_id, ack)
+                if time.monotonic() <= deadline:
+                    done += 1
+            return done
+
+        # A short warm-up, then the timed run.
+        warm = time.monotonic() + min(1.0, seconds / 4)
+        await asyncio.gather(*(loop(pid, warm) for pid in ids))
+        started = time.monotonic()
+        done = sum(await asyncio.gather(*(loop(pid, started + seconds) for pid in ids)))
+        return done / (time.monotonic() - started)
+    finally:
+        await writes.stop()
+        await client.drop_database(db.name)
+        await client.close()
+
+
+# ---------------------------------------------------------------- players (a child process each)
+
+async def drive(urls: list[str], players: int, prefix: str, seconds: float) -> None:
+    """Hidden mode `--drive`: connect `players` players, print {"ready"}, wait for "go" on
+    stdin, complete actions for `seconds`, print the counts."""
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    clients: list[socketio.AsyncClient] = []
+    async with aiohttp.ClientSession() as http:
+        for i in range(players):
+            url = urls[i % len(urls)]
+            pid = f"{prefix}{i:04d}"
+            body = {"player_id": pid, "name": pid, "region": ROOM_REGION}
+            async with http.post(f"{url}/api/v1/sessions", json=body) as resp:
+                assert resp.status == 201, await resp.text()
+                token = (await resp.json())["token"]
+            sio = socketio.AsyncClient(reconnection=False)
+            await sio.connect(url, auth={"token": token}, transports=["websocket"], wait_timeout=30)
+            clients.append(sio)
+    print(json.dumps({"ready": len(clients)}), flush=True)
+    if not await reader.readline():
+        return  # the benchmark went away before "go"
+
+    credited = 0
+    errors: dict[str, int] = {}
+    latencies: list[float] = []
+    deadline = time.monotonic() + seconds
+    started = time.monotonic()
+
+    async def play(sio: socketio.AsyncClient) -> None:
+        nonlocal credited
+        while time.monotonic() < deadline:
+            t0 = time.monotonic()
+            try:
+                reply = await sio.call("action:start", {"action": ACTION}, timeout=30)
+                if not reply.get("ok"):
+                    code = reply["error"]["code"]
+                    errors[code] = errors.get(code, 0) + 1
+                    await asyncio.sleep(0.05)
+                    continue
+                challenge = reply["challenge"]
+                proof = solve(challenge["token"], challenge["difficulty"])
+                ack = await sio.call("action:complete", {"token": challenge["token"], "proof": proof}, timeout=30)
+            except socketio.exceptions.TimeoutError:
+                errors["timeout"] = errors.get("timeout", 0) + 1
+                continue
+            t1 = time.monotonic()
+            if not ack.get("ok"):
+                code = ack["error"]["code"]
+                errors[code] = errors.get(code, 0) + 1
+            elif ack.get("duplicate"):
+                errors["duplicate"] = errors.get("duplicate", 0) + 1
+            elif t1 <= deadline:
+                credited += 1
+                latencies.append(t1 - t0)
+
+    await asyncio.gather(*(play(sio) for sio in clients))
+    elapsed = min(time.monotonic(), deadline) - started
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    print(json.dumps({
+        "credited": credited, "seconds": elapsed, "errors": errors, "latencies": latencies,
+        "cpu_s": usage.ru_utime + usage.ru_stime,
+    }), flush=True)
+    for sio in clients:
+        await sio.disconnect()
+
+
+# ---------------------------------------------------------------- the run
+
+async def run(args: argparse.Namespace, procs: Processes, tmp: Path) -> None:
+    fd_limit = raise_fd_limit()
+    needed = args.watchers + args.players + 1000
+    if fd_limit < needed:
+        raise SystemExit(f"the fd limit is {fd_limit}; {needed} are needed (raise the hard limit: ulimit -Hn)")
+    node = shutil.which("node")
+    redis_bin = shutil.which("redis-server")
+    if not node or not redis_bin:
+        raise SystemExit("node and redis-server are needed: run make setup")
+
+    redis_port = free_port()
+    redis_proc = procs.start("redis", [redis_bin, "--port", str(redis_port), "--bind", "127.0.0.1",
+                                       "--save", "", "--appendonly", "no"])
+    wait_for_port(redis_port, redis_proc)
+    store_port = free_port()
+    (tmp / "documents").mkdir()
+    store_proc = procs.start("store", [sys.executable, "-c", "from secantus.cli import main; raise SystemExit(main())",
+                                       "--host", "127.0.0.1", "--port", str(store_port),
+                                       "--storage-path", str(tmp / "documents"), "--log-level", "WARNING"])
+    wait_for_port(store_port, store_proc)
+    redis_url = f"redis://127.0.0.1:{redis_port}/0"
+    mongodb_url = f"mongodb://127.0.0.1:{store_port}/?directConnection=true"
+
+    print(f"fanout: {args.watchers} watchers in {ROOM}, {args.players} players, {args.instances} instance(s), "
+          f"LEADERBOARD_FLUSH_MS={args.flush_ms}, {args.seconds:g} s; {os.cpu_count()} cores shared by the server(s), "
+          "redis, the store and every client (node watchers, python players) - all on loopback", flush=True)
+
+    ceiling = await store_ceiling(mongodb_url, args.players, args.store_seconds)
+    print(f"store alone ({args.players} completions in flight, j=True): "
+          f"{ceiling['one by one']:.0f}/s one by one (ScoreRepository.credit + finish), "
+          f"{ceiling['batched']:.0f}/s group-committed", flush=True)
+
+    actions_file = tmp / "actions.json"
+    actions_file.write_text(json.dumps(CATALOGUE))
+    secret = uuid.uuid4().hex + uuid.uuid4().hex
+    instances: list[tuple[str, subprocess.Popen]] = []
+    for i in range(args.instances):
+        port = free_port()
+        data_dir = tmp / f"instance{i}"
+        data_dir.mkdir()
+        env = {
+            "PATH": os.environ.get("PATH", ""),
+            "HOST": "127.0.0.1",
+            "PORT": str(port),
+            "REDIS_URL": redis_url,
+            "MONGODB_URL": mongodb_url,
+            "MONGODB_DB": "bench",
+            "ACTIONS_FILE": str(actions_file),
+            "DATA_DIR": str(data_dir),
+            "SECRET_KEY": secret,
+            "ALLOW_GUEST_SESSIONS": "1",
+            "LOG_LEVEL": "WARNING",
+            "LEADERBOARD_FLUSH_MS": str(args.flush_ms),
+        }
+        proc = procs.start(f"instance{i}", [sys.executable, "-m", "app"], cwd=ROOT, env=env)
+        instances.append((f"http://127.0.0.1:{port}", proc))
+    try:
+        for url, proc in instances:
+            await wait_ready(url, proc)
+    except RuntimeError:
+        for i in range(len(instances)):
+            print(procs.tail(f"instance{i}"), file=sys.stderr)
+        raise
+    urls = [url for url, _ in instances]
+    server_pids = [proc.pid for _, proc in instances]
+    await asyncio.sleep(1)
+    rss_before = sum(rss_kb(pid) for pid in server_pids)
+
+    # The watchers: one node process, N websocket connections, opened in batches.
+    t0 = time.monotonic()
+    watchers = procs.start(
+        "watchers", [node, str(ROOT / "bench" / "watchers.mjs"), ",".join(urls), str(args.watchers), ROOM,
+                     str(args.batch), "0" if args.no_deflate else "1"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=ROOT,
+    )
+    ready = await read_json_line(watchers, 600, "the watchers")
+    connect_s = time.monotonic() - t0
+    if ready["watching"] < args.watchers:
+        print(f"warning: only {ready['watching']} of {args.watchers} watchers joined; errors {ready['errors']}")
+    await asyncio.sleep(2)  # let the server settle (garbage, buffers) before reading its memory
+    rss_after = sum(rss_kb(pid) for pid in server_pids)
+    per_conn_kb = (rss_after - rss_before) / max(1, ready["watching"])
+    print(f"watchers: {ready['watching']} connected (websocket), RSS {per_conn_kb:.1f} KB per connection "
+          f"(no target; server RSS {rss_before / 1024:.1f} MB before, {rss_after / 1024:.1f} MB after; "
+          f"{'permessage-deflate not offered' if args.no_deflate else 'permessage-deflate offered, as browsers do'}; "
+          f"joined in {connect_s:.1f} s)", flush=True)
+    if ready["watch_retries"]:
+        print(f"  note: {ready['watch_retries']} `watch` calls answered `unavailable` while the watchers joined "
+              f"({args.batch} at a time) and were retried; see the instance log (--keep)")
+
+    # The players: child processes, started together once all are connected.
+    drivers = []
+    per_driver = [args.players // args.driver_procs + (1 if i < args.players % args.driver_procs else 0)
+                  for i in range(args.driver_procs)]
+    for d, count in enumerate(per_driver):
+        proc = procs.start(
+            f"driver{d}", [sys.executable, str(Path(__file__).resolve()), "--drive", ",".join(urls),
+                           "--players", str(count), "--prefix", f"p{d}_", "--seconds", str(args.seconds)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=ROOT,
+        )
+        drivers.append(proc)
+    for proc in drivers:
+        await read_json_line(proc, 120, "a player process")
+
+    watched = {"server": server_pids, "store": [store_proc.pid], "redis": [redis_proc.pid],
+               "node watchers": [watchers.pid], "players": [p.pid for p in drivers]}
+    cpu_before = {name: sum(cpu_s(pid) for pid in pids) for name, pids in watched.items()}
+    wall0 = time.monotonic()
+    for proc in drivers:
+        send_line(proc, "go")
+    results = [await read_json_line(proc, args.seconds + 120, "a player process") for proc in drivers]
+    wall = time.monotonic() - wall0
+    cpu_after = {name: sum(cpu_s(pid) for pid in pids) for name, pids in watched.items()}
+    for proc in drivers:
+        await asyncio.to_thread(proc.wait, 30)
+
+    # The last flush after the drive still reaches the watchers: wait it out, then ask.
+    await asyncio.sleep(2 * args.flush_ms / 1000 + 2)
+    send_line(watchers, "stop")
+    summary = await read_json_line(watchers, 120, "the watchers")
+    await asyncio.to_thread(watchers.wait, 30)
+
+    metrics = await scrape(urls)
+
+    # ---- figures
+    deltas = summary["deltas"]
+    last = [d["last_ms"] for d in deltas]
+    p50, p99 = pct(last, 50), pct(last, 99)
+    short = [d for d in deltas if d["receivers"] < summary["watching"]]
+    if deltas:
+        print(f"delta lag: p50 {p50:.0f} ms, p99 {p99:.0f} ms over {len(deltas)} deltas "
+              f"(target p99 < {LAG_TARGET_MS} ms: {p99 / LAG_TARGET_MS:.2f} of target)", flush=True)
+        print(f"  lag is `at` to the last of {summary['watching']} watchers; over every single receipt: "
+              f"p50 {summary['receipt_p50_ms']:.0f} ms, p99 {summary['receipt_p99_ms']:.0f} ms; "
+              f"to the first watcher: p50 {pct([d['first_ms'] for d in deltas], 50):.0f} ms")
+    else:
+        print("delta lag: no deltas arrived", flush=True)
+    if short or summary["gaps"] or summary["disconnects"]:
+        print(f"  missed: {len(short)} deltas reached fewer than all watchers; {summary['gaps']} seq gaps; "
+              f"{summary['disconnects']} disconnects; errors {summary['errors']}")
+
+    credited = sum(r["credited"] for r in results)
+    seconds = max(r["seconds"] for r in results)
+    rate = credited / seconds
+    errors: dict[str, int] = {}
+    for r in results:
+        for code, n in r["errors"].items():
+            errors[code] = errors.get(code, 0) + n
+    latencies = [x for r in results for x in r["latencies"]]
+    best = max(ceiling.values())
+    share = rate / best if best else 0.0
+    verdict = "met" if rate >= RATE_TARGET or share >= CEILING_SHARE else "NOT met"
+    print(f"completions: {rate:.0f}/s while watched; store ceiling {best:.0f}/s alone; "
+          f"{share:.2f} of the store ceiling, {rate / RATE_TARGET:.2f} of {RATE_TARGET}/s "
+          f"(target >= {CEILING_SHARE} of the ceiling or >= {RATE_TARGET}/s: {verdict})", flush=True)
+    if latencies:
+        print(f"  completion round trip (start + complete): p50 {pct(latencies, 50) * 1000:.0f} ms, "
+              f"p99 {pct(latencies, 99) * 1000:.0f} ms; {credited} credited; errors {errors or 'none'}")
+    cpu = {name: (cpu_after[name] - cpu_before[name]) / wall for name in watched}
+    print(f"  CPU while driving (cores of {os.cpu_count()}): "
+          + ", ".join(f"{name} {share:.2f}" for name, share in cpu.items()), flush=True)
+    print(f"  node watcher process: event-loop lag max {summary['loop_lag_max_ms']:.0f} ms, "
+          f"mean {summary['loop_lag_mean_ms']:.1f} ms, RSS {summary['rss_mb']:.0f} MB "
+          "(its own delay is inside the lag figures)")
+    if metrics:
+        print(f"  server: {metrics}")
+
+
+async def run_then_stop(args: argparse.Namespace, procs: Processes, tmp: Path) -> None:
+    """Children are stopped before the loop closes, so no reader thread is left waiting on one."""
+    try:
+        await run(args, procs, tmp)
+    finally:
+        procs.stop_all()
+
+
+async def scrape(urls: list[str]) -> str:
+    """Flush timings from the instances' /metrics."""
+    count = total = 0.0
+    async with aiohttp.ClientSession() as http:
+        for url in urls:
+            try:
+                async with http.get(f"{url}/metrics") as resp:
+                    text = await resp.text()
+            except aiohttp.ClientError:
+                continue
+            for line in text.splitlines():
+                if line.startswith("scoreboard_flush_seconds_count"):
+                    count += float(line.split()[-1])
+                elif line.startswith("scoreboard_flush_seconds_sum"):
+                    total += float(line.split()[-1])
+    return f"{count:.0f} flushes, mean {total / count * 1000:.1f} ms each (apply + diff + publish)" if count else ""
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--watchers", type=int, default=5000)
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--instances", type=int, default=1)
+    parser.add_argument("--players", type=int, default=50)
+    parser.add_argument("--flush-ms", type=int, default=1000)
+    parser.add_argument("--batch", type=int, default=200, help="watchers opened at a time")
+    parser.add_argument("--store-seconds", type=float, default=5, help="length of each store-ceiling run")
+    parser.add_argument("--driver-procs", type=int, default=1, help="processes the players are spread over")
+    parser.add_argument("--no-deflate", action="store_true",
+                        help="watchers do not offer permessage-deflate (browsers do; for comparison)")
+    parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs, store files) and print it")
+    parser.add_argument("--drive", help=argparse.SUPPRESS)
+    parser.add_argument("--prefix", default="p_", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.drive:
+        asyncio.run(drive(args.drive.split(","), args.players, args.prefix, args.seconds))
+        return 0
+
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # a kill stops the children too
+    tmp = Path(tempfile.mkdtemp(prefix="fanout-"))
+    procs = Processes(tmp)
+    try:
+        asyncio.run(run_then_stop(args, procs, tmp))
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    finally:
+        procs.stop_all()
+        if args.keep:
+            print(f"logs and store files kept in {tmp}", file=sys.stderr)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
