@@ -23,10 +23,6 @@ class Metrics:
             "scoreboard_event_seconds", "Time to answer a Socket.IO event", ["event"], registry=self.registry,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
         )
-        self.http = Counter(
-            "scoreboard_http_requests_total", "HTTP requests by route and status", ["route", "status"],
-            registry=self.registry,
-        )
 
         self.flush_seconds = Histogram(
             "scoreboard_flush_seconds", "Time of one leaderboard flush (apply, diff, emit)", registry=self.registry,

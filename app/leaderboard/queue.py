@@ -81,6 +81,3 @@ class DeltaQueue:
             if entries:
                 return [(entry_id, Standing.from_fields(fields)) for entry_id, fields in entries if fields]
         return []
-
-    async def depth(self) -> int:
-        return int(await self._redis.xlen(STREAM))
