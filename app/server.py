@@ -59,6 +59,8 @@ FLUSH_LOOP = web.AppKey("flush_loop", FlushLoop)
 CLOSE_TIMEOUT_S = 2.0
 REDIS_POOL_SIZE = 256
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+# The official Socket.IO browser client, from the pinned npm dependency (`make setup` runs npm ci).
+VENDOR_DIR = Path(__file__).resolve().parent.parent / "node_modules" / "socket.io-client" / "dist"
 
 
 class SocketNotifier:
@@ -194,6 +196,7 @@ def create_app(settings: Settings) -> web.Application:
     health.add_routes(app)
     api_routes = http.add_routes(app)
     app.router.add_get("/", _index)
+    app.router.add_get(r"/static/vendor/{name:socket\.io\.min\.js(?:\.map)?}", _vendor)
     app.router.add_get("/static/{path:.+}", _static)
     cors = aiohttp_cors.setup(app, defaults={
         origin: aiohttp_cors.ResourceOptions(allow_headers="*", expose_headers="*")
@@ -246,4 +249,12 @@ async def _static(request: web.Request) -> web.FileResponse:
     path = (STATIC_DIR / request.match_info["path"]).resolve()
     if not path.is_relative_to(STATIC_DIR) or not path.is_file():
         raise ProtocolError("not_found", "no such file")
+    return web.FileResponse(path)
+
+
+async def _vendor(request: web.Request) -> web.FileResponse:
+    """socket.io.min.js (and its source map) from node_modules, so the page needs nothing from elsewhere."""
+    path = VENDOR_DIR / request.match_info["name"]
+    if not path.is_file():
+        raise ProtocolError("not_found", "the Socket.IO client is not installed: run make setup")
     return web.FileResponse(path)
