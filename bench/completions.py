@@ -21,139 +21,26 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import ctypes
 import json
-import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+import aiohttp
+import socketio
+from support import (ACTION, CATALOGUE, Processes, cpu_s, percentile, rss_kb, sigterm_as_ctrl_c, start_redis,
+                     start_server, start_store)
 
-import aiohttp  # noqa: E402
-import socketio  # noqa: E402
+from app.anticheat.proof import solve  # after support, which puts the repository root on sys.path
 
-from app.anticheat.proof import solve  # noqa: E402
-
-ACTION = "bench"
-CATALOGUE = {"actions": {ACTION: {"points": 1, "min_ms": 0, "ttl_s": 600, "difficulty": 1, "per_minute": 10_000}}}
 REGIONS = ("na", "eu", "apac", "sa", "oce")
 ACK_TIMEOUT_S = 10.0
-# Settings the server reads from the environment; the bench sets its own and drops any inherited ones.
-APP_ENV = ("HOST", "PORT", "MONGODB_URL", "MONGODB_DB", "REDIS_URL", "SECRET_KEY", "API_KEY", "ALLOW_GUEST_SESSIONS",
-           "CORS_ORIGINS", "REGIONS", "ACTIONS_FILE", "TOP_N", "LEADERBOARD_FLUSH_MS", "DATA_DIR", "SESSION_TTL_S",
-           "STORE_TIMEOUT_MS", "MAX_PAYLOAD_BYTES", "LOG_LEVEL")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _die_with_parent() -> None:
-    """Runs in the child before exec: SIGTERM it if this script dies without cleaning up (e.g. SIGKILL)."""
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except Exception:  # noqa: BLE001 - best effort; the finally block is the real cleanup
-        pass
-
-
-class Processes:
-    """Every child this script starts, stopped in reverse order of starting."""
-
-    def __init__(self) -> None:
-        self.started: list[tuple[str, subprocess.Popen]] = []
-
-    def start(self, name: str, args: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
-        with open(log, "wb") as out:
-            # Own session: a Ctrl-C reaches only this script, which then stops the children in order.
-            proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env,
-                                    cwd=ROOT, start_new_session=True, preexec_fn=_die_with_parent)
-        self.started.append((name, proc))
-        return proc
-
-    def stop_all(self) -> None:
-        """Servers first, while the stores they close against are still up; then the store, then Redis."""
-        servers = [(n, p) for n, p in self.started if n.startswith("server")]
-        for _, proc in servers:
-            if proc.poll() is None:
-                proc.terminate()
-        for name, proc in [*servers, *((n, p) for n, p in reversed(self.started) if (n, p) not in servers)]:
-            if proc.poll() is None:
-                proc.terminate()
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                print(f"{name} (pid {proc.pid}) still running 15 s after SIGTERM; killing it", file=sys.stderr)
-                proc.kill()
-                proc.wait()
-
-
-def wait_for_port(port: int, proc: subprocess.Popen, name: str, log: Path, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{name} exited with {proc.returncode}:\n{tail(log)}")
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise RuntimeError(f"{name} did not listen on {port} within {timeout:.0f} s:\n{tail(log)}")
-
-
-def wait_ready(url: str, proc: subprocess.Popen, log: Path, timeout: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout
-    last = "no answer"
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}:\n{tail(log)}")
-        try:
-            with urllib.request.urlopen(f"{url}/readyz", timeout=2) as resp:
-                if resp.status == 200:
-                    return
-        except urllib.error.HTTPError as exc:
-            last = f"{exc.code} {exc.read()[:200]!r}"
-        except OSError as exc:
-            last = str(exc)
-        time.sleep(0.1)
-    raise RuntimeError(f"{url}/readyz not 200 within {timeout:.0f} s (last: {last}):\n{tail(log)}")
-
-
-def tail(log: Path, lines: int = 30) -> str:
-    try:
-        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
-
-
-def rss_kb(pid: int) -> dict[str, int]:
-    """VmRSS and VmHWM (peak RSS) of a process, in kB."""
-    found = {}
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            key, _, value = line.partition(":")
-            if key in ("VmRSS", "VmHWM"):
-                found[key] = int(value.split()[0])
-    return found
-
-
-def cpu_s(pid: int) -> float:
-    """User + system CPU seconds a process has used so far."""
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
@@ -232,12 +119,6 @@ async def bounded(limit: int, coros) -> list:
     return await asyncio.gather(*(one(c) for c in coros))
 
 
-def percentile(sorted_ms: list[float], q: float) -> float:
-    if not sorted_ms:
-        return float("nan")
-    return sorted_ms[min(len(sorted_ms) - 1, int(q * len(sorted_ms)))]
-
-
 async def drive(args: argparse.Namespace, urls: list[str], servers: list[subprocess.Popen],
                 others: list[tuple[str, subprocess.Popen]]) -> tuple[str, str]:
     run = uuid.uuid4().hex[:6]
@@ -307,15 +188,10 @@ async def drive(args: argparse.Namespace, urls: list[str], servers: list[subproc
     summary = (
         f"completions: {stats.credited / elapsed:.0f}/s over {elapsed:.1f} s, {args.players} players, "
         f"{len(servers)} instance{'s' if len(servers) > 1 else ''} ({args.transport}), "
-        f"p50 {percentile(lat, 0.50):.1f} ms p99 {percentile(lat, 0.99):.1f} ms (start+complete round trip), "
+        f"p50 {percentile(lat, 50):.1f} ms p99 {percentile(lat, 99):.1f} ms (start+complete round trip), "
         f"errors {dict(stats.errors)}, server RSS {rss}, cpu s: {cpu}, max difficulty {stats.max_difficulty}"
     )
     return verdict, summary
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    """SIGTERM takes Ctrl-C's path: inside asyncio.run that cancels the run, so the clients close first."""
-    signal.raise_signal(signal.SIGINT)
 
 
 def main() -> int:
@@ -332,50 +208,27 @@ def main() -> int:
         print("redis-server is missing: run make setup", file=sys.stderr)
         return 2
 
-    signal.signal(signal.SIGTERM, _interrupt)
-    procs = Processes()
+    sigterm_as_ctrl_c()
     tmp = Path(tempfile.mkdtemp(prefix="bench-completions-"))
+    procs = Processes(tmp)
     try:
-        redis_port = free_port()
-        redis_log = tmp / "redis.log"
-        redis = procs.start("redis-server", [redis_server, "--port", str(redis_port), "--bind", "127.0.0.1",
-                                             "--save", "", "--appendonly", "no"], redis_log)
-        wait_for_port(redis_port, redis, "redis-server", redis_log)
-
-        store_port = free_port()
-        store_log = tmp / "store.log"
-        store = procs.start("store", [sys.executable, "-c", "from secantus.cli import main; raise SystemExit(main())",
-                                      "--host", "127.0.0.1", "--port", str(store_port),
-                                      "--storage-path", str(tmp / "documents"), "--log-level", "WARNING"], store_log)
-        wait_for_port(store_port, store, "SecantusDB", store_log)
-
+        redis_url, redis = start_redis(procs, redis_server)
+        mongodb_url, store = start_store(procs)
         actions_file = tmp / "actions.json"
         actions_file.write_text(json.dumps(CATALOGUE))
-        base_env = {k: v for k, v in os.environ.items() if k not in APP_ENV}
         secret = uuid.uuid4().hex  # 32 characters, shared by every instance
-        servers, urls = [], []
-        for i in range(args.instances):
-            port = free_port()
-            data_dir = tmp / f"data{i}"
-            data_dir.mkdir()
-            env = {**base_env, "HOST": "127.0.0.1", "PORT": str(port),
-                   "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
-                   "MONGODB_URL": f"mongodb://127.0.0.1:{store_port}/?directConnection=true",
-                   "ACTIONS_FILE": str(actions_file), "DATA_DIR": str(data_dir), "ALLOW_GUEST_SESSIONS": "1",
-                   "LOG_LEVEL": "WARNING", "SECRET_KEY": secret}
-            log = tmp / f"server{i}.log"
-            servers.append((procs.start(f"server{i}", [sys.executable, "-m", "app"], log, env), log))
-            urls.append(f"http://127.0.0.1:{port}")
-        for (proc, log), url in zip(servers, urls):
-            wait_ready(url, proc, log)
+        names = [f"server{i}" for i in range(args.instances)]
+        servers = [start_server(procs, name, redis_url, mongodb_url, actions_file, secret) for name in names]
+        for name, (url, _) in zip(names, servers):
+            procs.wait_ready(name, url)
 
-        verdict, summary = asyncio.run(drive(args, urls, [proc for proc, _ in servers],
-                                                [("store", store), ("redis", redis)]))
-        for i, (proc, log) in enumerate(servers):
+        verdict, summary = asyncio.run(drive(args, [url for url, _ in servers], [proc for _, proc in servers],
+                                             [("store", store), ("redis", redis)]))
+        for name, (_, proc) in zip(names, servers):
             if proc.poll() is not None:
-                print(f"server{i} exited with {proc.returncode} during the run:\n{tail(log)}", file=sys.stderr)
-            elif log.stat().st_size:
-                print(f"server{i} logged (last lines):\n{tail(log, 10)}", file=sys.stderr)
+                print(f"{name} exited with {proc.returncode} during the run:\n{procs.tail(name)}", file=sys.stderr)
+            elif procs.log(name).stat().st_size:
+                print(f"{name} logged (last lines):\n{procs.tail(name, 10)}", file=sys.stderr)
         print(verdict)
         print(summary)
         return 0 if verdict.startswith("consistent") else 1

@@ -26,8 +26,6 @@ import json
 import os
 import resource
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -35,123 +33,21 @@ import time
 import uuid
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
 import aiohttp
 import socketio
+from support import (ACTION, CATALOGUE, ROOT, Processes, cpu_s, percentile, raise_fd_limit, rss_kb,
+                     sigterm_as_ctrl_c, start_redis, start_server, start_store)
 
-from app.anticheat.proof import solve
+from app.anticheat.proof import solve  # after support, which puts the repository root on sys.path
 
 ROOM_REGION = "eu"
 ROOM = f"region:{ROOM_REGION}"
-ACTION = "bench"
-# per_minute: the catalogue allows at most 10,000, which 50 players stay well under.
-CATALOGUE = {"actions": {ACTION: {"points": 1, "min_ms": 0, "ttl_s": 600, "difficulty": 1, "per_minute": 10_000}}}
 LAG_TARGET_MS = 250
 RATE_TARGET = 1000
 CEILING_SHARE = 0.8
-TICKS = os.sysconf("SC_CLK_TCK")
 
 
-# ---------------------------------------------------------------- processes
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def raise_fd_limit() -> int:
-    """Raise our soft fd limit to the hard one; children (server, node) inherit it."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard == resource.RLIM_INFINITY or hard > soft:
-        target = hard if hard != resource.RLIM_INFINITY else 1 << 20
-        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-
-
-class Processes:
-    """Every child we start, stopped in reverse order whatever happens."""
-
-    def __init__(self, logs: Path) -> None:
-        self.logs = logs
-        self.procs: list[tuple[str, subprocess.Popen]] = []
-
-    def start(self, name: str, args: list[str], **kwargs) -> subprocess.Popen:
-        with open(self.logs / f"{name}.log", "wb") as log:  # the child keeps its own copy of the fd
-            proc = subprocess.Popen(args, stdout=kwargs.pop("stdout", log), stderr=log, **kwargs)
-        self.procs.append((name, proc))
-        return proc
-
-    def tail(self, name: str, lines: int = 20) -> str:
-        path = self.logs / f"{name}.log"
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
-
-    def stop_all(self) -> None:
-        for _, proc in reversed(self.procs):
-            if proc.poll() is None:
-                proc.terminate()
-        deadline = time.monotonic() + 15
-        for _, proc in reversed(self.procs):
-            try:
-                proc.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-
-def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{proc.args[0]} exited with {proc.returncode}")
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise RuntimeError(f"nothing listened on {port}")
-
-
-def rss_kb(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise RuntimeError(f"no VmRSS for {pid}")
-
-
-def cpu_s(pid: int) -> float:
-    """User + system CPU seconds of one process (its own threads, not its children)."""
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
-
-
-def pct(values: list[float], p: float) -> float | None:
-    """Nearest-rank percentile."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    k = min(len(ordered) - 1, max(0, -(-p * len(ordered) // 100) - 1))
-    return ordered[int(k)]
-
-
-async def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    async with aiohttp.ClientSession() as http:
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise RuntimeError(f"instance {url} exited with {proc.returncode}")
-            try:
-                async with http.get(f"{url}/readyz") as resp:
-                    if resp.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.1)
-    raise RuntimeError(f"{url} was not ready in {timeout} s")
-
+# ---------------------------------------------------------------- talking to children
 
 async def read_json_line(proc: subprocess.Popen, timeout: float, what: str) -> dict:
     """One JSON line from a child's stdout (read in a thread; killing the child ends the read)."""
@@ -302,18 +198,8 @@ async def run(args: argparse.Namespace, procs: Processes, tmp: Path) -> None:
     if not node or not redis_bin:
         raise SystemExit("node and redis-server are needed: run make setup")
 
-    redis_port = free_port()
-    redis_proc = procs.start("redis", [redis_bin, "--port", str(redis_port), "--bind", "127.0.0.1",
-                                       "--save", "", "--appendonly", "no"])
-    wait_for_port(redis_port, redis_proc)
-    store_port = free_port()
-    (tmp / "documents").mkdir()
-    store_proc = procs.start("store", [sys.executable, "-c", "from secantus.cli import main; raise SystemExit(main())",
-                                       "--host", "127.0.0.1", "--port", str(store_port),
-                                       "--storage-path", str(tmp / "documents"), "--log-level", "WARNING"])
-    wait_for_port(store_port, store_proc)
-    redis_url = f"redis://127.0.0.1:{redis_port}/0"
-    mongodb_url = f"mongodb://127.0.0.1:{store_port}/?directConnection=true"
+    redis_url, redis_proc = start_redis(procs, redis_bin)
+    mongodb_url, store_proc = start_store(procs)
 
     print(f"fanout: {args.watchers} watchers in {ROOM}, {args.players} players, {args.instances} instance(s), "
           f"LEADERBOARD_FLUSH_MS={args.flush_ms}, {args.seconds:g} s; {os.cpu_count()} cores shared by the server(s), "
@@ -327,52 +213,29 @@ async def run(args: argparse.Namespace, procs: Processes, tmp: Path) -> None:
     actions_file = tmp / "actions.json"
     actions_file.write_text(json.dumps(CATALOGUE))
     secret = uuid.uuid4().hex + uuid.uuid4().hex
-    instances: list[tuple[str, subprocess.Popen]] = []
-    for i in range(args.instances):
-        port = free_port()
-        data_dir = tmp / f"instance{i}"
-        data_dir.mkdir()
-        env = {
-            "PATH": os.environ.get("PATH", ""),
-            "HOST": "127.0.0.1",
-            "PORT": str(port),
-            "REDIS_URL": redis_url,
-            "MONGODB_URL": mongodb_url,
-            "MONGODB_DB": "bench",
-            "ACTIONS_FILE": str(actions_file),
-            "DATA_DIR": str(data_dir),
-            "SECRET_KEY": secret,
-            "ALLOW_GUEST_SESSIONS": "1",
-            "LOG_LEVEL": "WARNING",
-            "LEADERBOARD_FLUSH_MS": str(args.flush_ms),
-        }
-        proc = procs.start(f"instance{i}", [sys.executable, "-m", "app"], cwd=ROOT, env=env)
-        instances.append((f"http://127.0.0.1:{port}", proc))
-    try:
-        for url, proc in instances:
-            await wait_ready(url, proc)
-    except RuntimeError:
-        for i in range(len(instances)):
-            print(procs.tail(f"instance{i}"), file=sys.stderr)
-        raise
+    names = [f"instance{i}" for i in range(args.instances)]
+    instances = [start_server(procs, name, redis_url, mongodb_url, actions_file, secret, MONGODB_DB="bench",
+                              LEADERBOARD_FLUSH_MS=str(args.flush_ms)) for name in names]
+    for name, (url, _) in zip(names, instances):
+        await asyncio.to_thread(procs.wait_ready, name, url)
     urls = [url for url, _ in instances]
     server_pids = [proc.pid for _, proc in instances]
     await asyncio.sleep(1)
-    rss_before = sum(rss_kb(pid) for pid in server_pids)
+    rss_before = sum(rss_kb(pid)["VmRSS"] for pid in server_pids)
 
     # The watchers: one node process, N websocket connections, opened in batches.
     t0 = time.monotonic()
     watchers = procs.start(
         "watchers", [node, str(ROOT / "bench" / "watchers.mjs"), ",".join(urls), str(args.watchers), ROOM,
                      str(args.batch), "0" if args.no_deflate else "1"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=ROOT,
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
     )
     ready = await read_json_line(watchers, 600, "the watchers")
     connect_s = time.monotonic() - t0
     if ready["watching"] < args.watchers:
         print(f"warning: only {ready['watching']} of {args.watchers} watchers joined; errors {ready['errors']}")
     await asyncio.sleep(2)  # let the server settle (garbage, buffers) before reading its memory
-    rss_after = sum(rss_kb(pid) for pid in server_pids)
+    rss_after = sum(rss_kb(pid)["VmRSS"] for pid in server_pids)
     per_conn_kb = (rss_after - rss_before) / max(1, ready["watching"])
     print(f"watchers: {ready['watching']} connected (websocket), RSS {per_conn_kb:.1f} KB per connection "
           f"(no target; server RSS {rss_before / 1024:.1f} MB before, {rss_after / 1024:.1f} MB after; "
@@ -390,7 +253,7 @@ async def run(args: argparse.Namespace, procs: Processes, tmp: Path) -> None:
         proc = procs.start(
             f"driver{d}", [sys.executable, str(Path(__file__).resolve()), "--drive", ",".join(urls),
                            "--players", str(count), "--prefix", f"p{d}_", "--seconds", str(args.seconds)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=ROOT,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
         )
         drivers.append(proc)
     for proc in drivers:
@@ -419,14 +282,14 @@ async def run(args: argparse.Namespace, procs: Processes, tmp: Path) -> None:
     # ---- figures
     deltas = summary["deltas"]
     last = [d["last_ms"] for d in deltas]
-    p50, p99 = pct(last, 50), pct(last, 99)
+    p50, p99 = percentile(last, 50), percentile(last, 99)
     short = [d for d in deltas if d["receivers"] < summary["watching"]]
     if deltas:
         print(f"delta lag: p50 {p50:.0f} ms, p99 {p99:.0f} ms over {len(deltas)} deltas "
               f"(target p99 < {LAG_TARGET_MS} ms: {p99 / LAG_TARGET_MS:.2f} of target)", flush=True)
         print(f"  lag is `at` to the last of {summary['watching']} watchers; over every single receipt: "
               f"p50 {summary['receipt_p50_ms']:.0f} ms, p99 {summary['receipt_p99_ms']:.0f} ms; "
-              f"to the first watcher: p50 {pct([d['first_ms'] for d in deltas], 50):.0f} ms")
+              f"to the first watcher: p50 {percentile([d['first_ms'] for d in deltas], 50):.0f} ms")
     else:
         print("delta lag: no deltas arrived", flush=True)
     if short or summary["gaps"] or summary["disconnects"]:
@@ -448,8 +311,8 @@ async def run(args: argparse.Namespace, procs: Processes, tmp: Path) -> None:
           f"{share:.2f} of the store ceiling, {rate / RATE_TARGET:.2f} of {RATE_TARGET}/s "
           f"(target >= {CEILING_SHARE} of the ceiling or >= {RATE_TARGET}/s: {verdict})", flush=True)
     if latencies:
-        print(f"  completion round trip (start + complete): p50 {pct(latencies, 50) * 1000:.0f} ms, "
-              f"p99 {pct(latencies, 99) * 1000:.0f} ms; {credited} credited; errors {errors or 'none'}")
+        print(f"  completion round trip (start + complete): p50 {percentile(latencies, 50) * 1000:.0f} ms, "
+              f"p99 {percentile(latencies, 99) * 1000:.0f} ms; {credited} credited; errors {errors or 'none'}")
     cpu = {name: (cpu_after[name] - cpu_before[name]) / wall for name in watched}
     print(f"  CPU while driving (cores of {os.cpu_count()}): "
           + ", ".join(f"{name} {share:.2f}" for name, share in cpu.items()), flush=True)
@@ -507,7 +370,7 @@ def main() -> int:
         asyncio.run(drive(args.drive.split(","), args.players, args.prefix, args.seconds))
         return 0
 
-    signal.signal(signal.SIGTERM, signal.default_int_handler)  # a kill stops the children too
+    sigterm_as_ctrl_c()  # a kill stops the children too
     tmp = Path(tempfile.mkdtemp(prefix="fanout-"))
     procs = Processes(tmp)
     try:
