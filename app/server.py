@@ -57,6 +57,7 @@ REBUILD = web.AppKey("rebuild", Callable[[], Awaitable[int]])
 FLUSH_LOOP = web.AppKey("flush_loop", FlushLoop)
 
 CLOSE_TIMEOUT_S = 2.0
+FLUSH_STOP_TIMEOUT_S = 5.0
 REDIS_POOL_SIZE = 256
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 # The official Socket.IO browser client, from the pinned npm dependency (`make setup` runs npm ci).
@@ -160,8 +161,12 @@ async def flusher_ctx(app: web.Application) -> AsyncIterator[None]:
     task = asyncio.create_task(loop.run(), name="flush-loop")
     yield
     task.cancel()
-    with suppress(asyncio.CancelledError):
-        await task
+    done, _ = await asyncio.wait([task], timeout=FLUSH_STOP_TIMEOUT_S)
+    if done:
+        with suppress(asyncio.CancelledError):
+            task.result()
+    else:
+        log.warning("flush loop did not stop in time; going on")
     await loop.stop()
 
 

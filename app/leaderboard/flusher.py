@@ -219,7 +219,9 @@ class FlushLoop:
         self.holding = False
 
     async def run(self) -> None:
-        while True:
+        me = asyncio.current_task()
+        # A cancel that lands inside a driver call can be absorbed there; stop all the same.
+        while me is None or not me.cancelling():
             await asyncio.sleep(self._interval)
             try:
                 await self.tick()
