@@ -371,3 +371,39 @@ async def player(new_session, connect) -> Callable[..., Awaitable[tuple[dict, Cl
         return session, await connect(session["token"], url=url)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def node() -> str:
+    """node with the pinned socket.io-client installed; a missing one fails, never skips."""
+    binary = shutil.which("node")
+    if not binary:
+        pytest.fail("node is not on PATH: the JS tests need it; run `make setup` (installs nodejs and npm)")
+    if not (ROOT / "node_modules" / "socket.io-client" / "dist" / "socket.io.min.js").is_file():
+        pytest.fail("node_modules/socket.io-client is missing: run `make setup` (npm ci)")
+    return binary
+
+
+async def run_node_json(node: str, script: Path, config: dict, timeout_s: float, hint: str = "") -> dict:
+    """Run a node test script with its JSON config; return the last JSON object it printed.
+    The script reports failure with a non-zero exit or an "error" field."""
+    config = {"root": str(ROOT), **config}
+    proc = await asyncio.create_subprocess_exec(
+        node, str(script), json.dumps(config), cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        stdout, stderr = await asyncio.wait_for(proc.communicate(), timeout_s)
+    except TimeoutError:
+        proc.kill()
+        stdout, stderr = await proc.communicate()
+        pytest.fail(f"{script.name} ran over {timeout_s} s\nstdout: {stdout.decode()}\nstderr: {stderr.decode()}")
+    out, err = stdout.decode(), stderr.decode()
+    lines = [line for line in out.splitlines() if line.strip()]
+    assert lines, f"{script.name} printed nothing (exit {proc.returncode})\nstderr: {err}"
+    result = json.loads(lines[-1])
+    assert proc.returncode == 0 and "error" not in result, (
+        f"{script.name} failed (exit {proc.returncode}): {result.get('error')}\n{hint}"
+        f"observed: {json.dumps(result, indent=1)}\nstderr: {err}")
+    return result
+

@@ -5,16 +5,15 @@ retry, watch, leaderboard:get; a bad token; a spectator. Over websocket, polling
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import json
 import re
-import shutil
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import run_node_json
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = Path(__file__).resolve().parent / "js" / "scenario.mjs"
@@ -35,38 +34,9 @@ EXPECTED_ENGINE = {
 }
 
 
-@pytest.fixture(scope="session")
-def node() -> str:
-    binary = shutil.which("node")
-    if not binary:
-        pytest.fail("node is not on PATH: the JS client tests need it; run `make setup` (installs nodejs and npm)")
-    if not (ROOT / "node_modules" / "socket.io-client" / "package.json").is_file():
-        pytest.fail("node_modules/socket.io-client is missing: run `make setup` (npm ci)")
-    return binary
-
-
 async def run_js(node: str, **config) -> dict:
     """Run the JS scenario; return the one JSON object it printed."""
-    config = {"root": str(ROOT), **config}
-    proc = await asyncio.create_subprocess_exec(
-        node, str(SCRIPT), json.dumps(config), cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        stdout, stderr = await asyncio.wait_for(proc.communicate(), NODE_TIMEOUT_S)
-    except TimeoutError:
-        proc.kill()
-        stdout, stderr = await proc.communicate()
-        pytest.fail(f"node scenario {config['scenario']} ran over {NODE_TIMEOUT_S} s\n"
-                    f"stdout: {stdout.decode()}\nstderr: {stderr.decode()}")
-    out, err = stdout.decode(), stderr.decode()
-    lines = [line for line in out.splitlines() if line.strip()]
-    assert lines, f"node printed nothing (exit {proc.returncode})\nstderr: {err}"
-    result = json.loads(lines[-1])
-    assert proc.returncode == 0 and "error" not in result, (
-        f"node scenario failed (exit {proc.returncode}): {result.get('error')}\n"
-        f"observed: {json.dumps(result, indent=1)}\nstderr: {err}")
-    return result
+    return await run_node_json(node, SCRIPT, config, NODE_TIMEOUT_S)
 
 
 def assert_iso_utc(value: object) -> datetime:

@@ -9,14 +9,14 @@ The browser side is tests/static/browser.mjs (playwright-core with Debian's chro
 
 from __future__ import annotations
 
-import asyncio
-import json
 import shutil
 import uuid
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+
+from tests.conftest import run_node_json
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = Path(__file__).resolve().parent / "browser.mjs"
@@ -25,19 +25,9 @@ NODE_TIMEOUT_S = 120
 
 
 @pytest.fixture(scope="session")
-def node() -> str:
-    binary = shutil.which("node")
-    if not binary:
-        pytest.fail("node is not on PATH: the browser tests need it; run `make setup` (installs nodejs and npm)")
+def chromium() -> str:
     if not (ROOT / "node_modules" / "playwright-core" / "package.json").is_file():
         pytest.fail("node_modules/playwright-core is missing: run `make setup` (npm ci)")
-    if not (ROOT / "node_modules" / "socket.io-client" / "dist" / "socket.io.min.js").is_file():
-        pytest.fail("node_modules/socket.io-client is missing: run `make setup` (npm ci)")
-    return binary
-
-
-@pytest.fixture(scope="session")
-def chromium() -> str:
     binary = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").is_file() else None)
     if not binary:
         pytest.fail("chromium is not installed: the browser tests need Debian's chromium; run `make setup`")
@@ -46,25 +36,7 @@ def chromium() -> str:
 
 async def run_browser(node: str, **config) -> dict:
     """Run tests/static/browser.mjs; return the one JSON object it printed."""
-    config = {"root": str(ROOT), **config}
-    proc = await asyncio.create_subprocess_exec(
-        node, str(SCRIPT), json.dumps(config), cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        stdout, stderr = await asyncio.wait_for(proc.communicate(), NODE_TIMEOUT_S)
-    except TimeoutError:
-        proc.kill()
-        stdout, stderr = await proc.communicate()
-        pytest.fail(f"browser.mjs ran over {NODE_TIMEOUT_S} s\nstdout: {stdout.decode()}\nstderr: {stderr.decode()}")
-    out, err = stdout.decode(), stderr.decode()
-    lines = [line for line in out.splitlines() if line.strip()]
-    assert lines, f"browser.mjs printed nothing (exit {proc.returncode})\nstderr: {err}"
-    result = json.loads(lines[-1])
-    assert proc.returncode == 0 and "error" not in result, (
-        f"browser.mjs failed (exit {proc.returncode}): {result.get('error')}\n"
-        f"screenshots: {config['screenshots']}\nobserved: {json.dumps(result, indent=1)}\nstderr: {err}")
-    return result
+    return await run_node_json(node, SCRIPT, config, NODE_TIMEOUT_S, hint=f"screenshots: {config['screenshots']}\n")
 
 
 @pytest.mark.parametrize("transport", ["websocket", "polling"])
