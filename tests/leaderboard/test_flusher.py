@@ -4,7 +4,7 @@ scratch, whatever the order standings arrive in; rollover; lease fencing; a redo
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
@@ -142,7 +142,10 @@ def standing(pid: str, version: int, points: int, at: int) -> Standing:
 
 
 async def test_period_rollover_sends_reset_with_the_new_board(rig):
-    day = int(datetime(2026, 11, 23, 23, 59, 59, tzinfo=UTC).timestamp() * 1000)
+    # A Monday 23:59:59 ahead of the real clock: boards of past days expire at once in Redis.
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    monday = today + timedelta(days=7 - today.weekday())
+    day = int((monday + timedelta(hours=23, minutes=59, seconds=59)).timestamp() * 1000)
     rig.clock_value["now"] = day
     flusher = rig.flusher("me")
     assert await FlushLease(rig.redis, "me", 60_000).acquire()
@@ -160,8 +163,9 @@ async def test_period_rollover_sends_reset_with_the_new_board(rig):
     delta = [p for room, _, p in rig.notifier.sent if room == ROOM][-1]
     assert "reset" not in delta and delta["boards"]["daily"] == [{"rank": 1, "player_id": "bob", "name": "bob", "score": 5}]
     # The new day's board expires two days after that day ends.
-    expires = await rig.redis.execute_command("PEXPIRETIME", "lb:region:eu:d:2026-11-24")
-    assert expires == int(datetime(2026, 11, 27, tzinfo=UTC).timestamp() * 1000)
+    tuesday = monday + timedelta(days=1)
+    expires = await rig.redis.execute_command("PEXPIRETIME", f"lb:region:eu:d:{tuesday:%Y-%m-%d}")
+    assert expires == int((tuesday + timedelta(days=3)).timestamp() * 1000)
 
 
 async def test_a_fenced_flush_applies_nothing_and_the_next_holder_redoes_it(rig):
