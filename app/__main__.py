@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import logging
 import sys
 
 from aiohttp import web
@@ -43,7 +44,10 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(rebuild(settings))
     app = create_app(settings)
     app.on_startup.append(_tune_gc)
-    web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None)
+    # SIGTERM and SIGINT start the drain (app/server.py); shutdown_timeout bounds the HTTP requests in flight.
+    web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None,
+                shutdown_timeout=settings.drain_timeout_s)
+    logging.getLogger("app").info("stopped")
     return 0
 
 

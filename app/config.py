@@ -58,6 +58,16 @@ def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> i
     return value
 
 
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def _log_level(raw: str) -> str:
+    level = (raw.strip() or "INFO").upper()
+    if level not in _LOG_LEVELS:
+        raise ConfigError(f"LOG_LEVEL must be one of {', '.join(_LOG_LEVELS)}, not {raw!r}")
+    return level
+
+
 def _list(raw: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in raw.split(",") if part.strip())
 
@@ -105,6 +115,13 @@ class Settings:
     store_timeout_ms: int = 5000
     max_payload_bytes: int = 16384
     log_level: str = "INFO"
+    drain_timeout_s: int = 10
+    # Abuse limits (0 turns a per-IP limit off); see the README's "Operating it".
+    socket_events_per_s: int = 20
+    socket_event_burst: int = 40
+    connections_per_ip: int = 200
+    sessions_per_ip_per_minute: int = 60
+    trust_proxy: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> "Settings":
@@ -139,5 +156,11 @@ class Settings:
             session_ttl_s=_int(env, "SESSION_TTL_S", 86400, 60, 30 * 86400),
             store_timeout_ms=_int(env, "STORE_TIMEOUT_MS", 5000, 100, 60000),
             max_payload_bytes=_int(env, "MAX_PAYLOAD_BYTES", 16384, 1024, 1 << 20),
-            log_level=(env.get("LOG_LEVEL", "") or "INFO").upper(),
+            log_level=_log_level(env.get("LOG_LEVEL", "")),
+            drain_timeout_s=_int(env, "DRAIN_TIMEOUT_S", 10, 1, 600),
+            socket_events_per_s=_int(env, "SOCKET_EVENTS_PER_S", 20, 1, 1_000_000),
+            socket_event_burst=_int(env, "SOCKET_EVENT_BURST", 40, 1, 1_000_000),
+            connections_per_ip=_int(env, "CONNECTIONS_PER_IP", 200, 0, 1_000_000),
+            sessions_per_ip_per_minute=_int(env, "SESSIONS_PER_IP_PER_MINUTE", 60, 0, 1_000_000),
+            trust_proxy=_flag(env.get("TRUST_PROXY", "0"), "TRUST_PROXY"),
         )

@@ -7,7 +7,7 @@ import logging
 import sys
 import time
 
-_FIELDS = ("player_id", "action_id", "room", "points", "code", "instance", "backend")
+_FIELDS = ("player_id", "action_id", "room", "points", "duplicate", "code", "instance", "backend")
 
 
 class JsonFormatter(logging.Formatter):
@@ -32,4 +32,6 @@ def configure(level: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    # The libraries log every packet at INFO, payloads (and so tokens) included.
+    for name in ("aiohttp.access", "socketio", "engineio"):
+        logging.getLogger(name).setLevel(logging.WARNING)

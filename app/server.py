@@ -22,14 +22,18 @@ from pymongo.asynchronous.database import AsyncDatabase
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import RedisError
 
+from app.abuse.events import EventGuard
+from app.abuse.peers import PeerLimits
 from app.actions.catalogue import Catalogue, read_catalogue_file
 from app.actions.service import ActionService
 from app.anticheat.limits import RateLimiter
 from app.anticheat.suspensions import Suspensions
 from app.anticheat.tokens import TokenSigner
 from app.config import Settings
+from app.drain import Drain
 from app.embedded import EmbeddedDocumentStore, in_process_redis
 from app.errors import ProtocolError
+from app.fanout import RedisFanout, SocketNotifier
 from app.handlers import health, http, sockets
 from app.handlers.replies import http_errors
 from app.leaderboard.boards import BoardStore
@@ -62,16 +66,6 @@ REDIS_POOL_SIZE = 256
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 # The official Socket.IO browser client, from the pinned npm dependency (`make setup` runs npm ci).
 VENDOR_DIR = Path(__file__).resolve().parent.parent / "node_modules" / "socket.io-client" / "dist"
-
-
-class SocketNotifier:
-    """Emits through the Socket.IO client manager: with Redis, to watchers on every instance."""
-
-    def __init__(self, sio: socketio.AsyncServer) -> None:
-        self._sio = sio
-
-    async def to_room(self, room: str, event: str, payload: dict) -> None:
-        await self._sio.emit(event, payload, room=room)
 
 
 async def mongo_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -140,12 +134,15 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     app[http.SERVICES] = services
     app[health.PROBES] = {"redis": redis.ping, "mongodb": repo.ping}
-    sockets.register(sio, services, metrics)
+    sockets.register(sio, services, metrics, app[health.DRAIN], app[http.PEERS], settings.trust_proxy)
     app[REBUILD] = lambda: rebuild_boards(repo, boards, queue, suspensions)
     lease = FlushLease(redis, f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}", 2 * settings.flush_ms)
     flusher = Flusher(redis, queue, boards, lease, notifier, settings.top_n)
-    app[FLUSH_LOOP] = FlushLoop(flusher, lease, queue, app[REBUILD], redis, settings.flush_ms,
-                                on_flush=metrics.observe_flush)
+    loop = app[FLUSH_LOOP] = FlushLoop(flusher, lease, queue, app[REBUILD], redis, settings.flush_ms,
+                                       on_flush=metrics.observe_flush)
+    metrics.lease_held.set_function(lambda: loop.holding)
+    metrics.queue_depth.set_function(lambda: loop.queue_depth)
+    metrics.queue_backlog.set_function(lambda: queue.backlog)
     try:
         await queue.ensure_group()
     except (RedisError, OSError):
@@ -156,7 +153,8 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def flusher_ctx(app: web.Application) -> AsyncIterator[None]:
-    """The flush loop runs on every instance; only the lease holder flushes."""
+    """The flush loop runs on every instance; only the lease holder flushes. On the way out
+    it flushes what is queued and gives the lease up (before the fan-out closes)."""
     loop = app[FLUSH_LOOP]
     task = asyncio.create_task(loop.run(), name="flush-loop")
     yield
@@ -167,7 +165,18 @@ async def flusher_ctx(app: web.Application) -> AsyncIterator[None]:
             task.result()
     else:
         log.warning("flush loop did not stop in time; going on")
-    await loop.stop()
+    try:
+        await asyncio.wait_for(loop.stop(), FLUSH_STOP_TIMEOUT_S)
+    except TimeoutError:
+        log.warning("last flush did not finish in time; the next lease holder applies the queue")
+
+
+async def fanout_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Owns the Socket.IO Redis manager's connections; closed after the last flush emitted."""
+    yield
+    manager = app[SIO].manager
+    if isinstance(manager, RedisFanout):
+        await manager.close()
 
 
 def _redact(url: str) -> str:
@@ -180,21 +189,35 @@ def _redact(url: str) -> str:
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(middlewares=[http_errors], client_max_size=settings.max_payload_bytes)
     app[http.SETTINGS] = settings
-    app[health.METRICS] = Metrics()
+    metrics = app[health.METRICS] = Metrics()
+    app[health.DRAIN] = Drain()
+    app[http.PEERS] = PeerLimits(settings.connections_per_ip, settings.sessions_per_ip_per_minute)
+    app[http.LIMITED] = lambda limit: metrics.limited.labels(limit).inc()
     cors_origins = "*" if "*" in settings.cors_origins else list(settings.cors_origins)
-    manager = socketio.AsyncRedisManager(settings.redis_url) if settings.redis_url else None
+    manager = None
+    if settings.redis_url:
+        manager = RedisFanout(settings.redis_url, redis_options={
+            "socket_connect_timeout": settings.store_timeout_ms / 1000,
+        })
     sio = sockets.SocketServer(
         async_mode="aiohttp",
         client_manager=manager,
         cors_allowed_origins=cors_origins,
         max_http_buffer_size=settings.max_payload_bytes,
+        guard=EventGuard(settings.socket_events_per_s, settings.socket_event_burst),
+        metrics=metrics,
+        # Named loggers, not python-socketio's default: its own stderr handler bypasses the JSON log lines.
+        logger=logging.getLogger("socketio"),
+        engineio_logger=logging.getLogger("engineio"),
     )
     sio.attach(app)
     app[SIO] = sio
+    metrics.sample_transports(lambda: _transports(sio))
 
-    app.on_shutdown.append(_close_sockets)
+    app.on_shutdown.append(_drain)
     app.cleanup_ctx.append(mongo_ctx)
     app.cleanup_ctx.append(redis_ctx)
+    app.cleanup_ctx.append(fanout_ctx)
     app.cleanup_ctx.append(services_ctx)
     app.cleanup_ctx.append(flusher_ctx)
 
@@ -212,10 +235,23 @@ def create_app(settings: Settings) -> web.Application:
     return app
 
 
-async def _close_sockets(app: web.Application) -> None:
-    """Close every engine.io connection so open long-polls and websockets do not hold shutdown;
-    clients see a transport close and reconnect, to another instance behind a balancer.
-    Bounded: a client that never answers cannot hold the process."""
+def _transports(sio: socketio.AsyncServer) -> dict[str, float]:
+    counts = {"polling": 0.0, "websocket": 0.0}
+    for eio_socket in list(sio.eio.sockets.values()):
+        counts["websocket" if eio_socket.upgraded else "polling"] += 1
+    return counts
+
+
+async def _drain(app: web.Application) -> None:
+    """SIGTERM/SIGINT, after aiohttp stopped accepting connections: refuse new events,
+    finish those in flight (their acks go out), then close every connection so clients
+    reconnect, to another instance behind a balancer. Bounded by DRAIN_TIMEOUT_S; the
+    last flush and the lease hand-over follow in the cleanup contexts."""
+    settings, drain, metrics = app[http.SETTINGS], app[health.DRAIN], app[health.METRICS]
+    metrics.draining.set(1)
+    log.info("draining: %d events in flight, %d connections", drain.busy, len(app[SIO].eio.sockets))
+    if not await drain.begin(settings.drain_timeout_s):
+        log.warning("drain timeout: %d events still in flight; closing anyway", drain.busy)
     task = asyncio.ensure_future(_close_all_sockets(app[SIO]))
     done, _ = await asyncio.wait([task], timeout=3 * CLOSE_TIMEOUT_S)
     if not done:
@@ -232,17 +268,6 @@ async def _close_all_sockets(sio: socketio.AsyncServer) -> None:
             for eio_socket in list(sio.eio.sockets.values()):
                 await eio_socket.close(wait=False, abort=True)
     await sio.shutdown()
-    manager = sio.manager
-    if isinstance(manager, socketio.AsyncRedisManager):
-        listener = getattr(manager, "thread", None)
-        if listener is not None:
-            listener.cancel()
-            with suppress(asyncio.CancelledError, Exception):
-                await listener
-        if manager.pubsub is not None:
-            await manager.pubsub.aclose()
-        if manager.redis is not None:
-            await manager.redis.aclose()
 
 
 async def _index(request: web.Request) -> web.FileResponse:

@@ -41,6 +41,11 @@ TEST_ACTIONS = {
 }
 
 
+# Most tests send many events and sessions from one address; the abuse limits have their own tests.
+NO_ABUSE_LIMITS = {"socket_events_per_s": 1_000_000, "socket_event_burst": 1_000_000,
+                   "connections_per_ip": 0, "sessions_per_ip_per_minute": 0}
+
+
 def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -163,6 +168,7 @@ def settings(tmp_path: Path, redis_proc: RedisProcess, mongo_proc: DocumentStore
         actions_file=actions_file,
         data_dir=tmp_path,
         flush_ms=200,
+        **NO_ABUSE_LIMITS,
     )
 
 
@@ -186,6 +192,10 @@ class Instance:
             "LEADERBOARD_FLUSH_MS": str(settings.flush_ms),
             "TOP_N": str(settings.top_n),
             "LOG_LEVEL": "WARNING",
+            "SOCKET_EVENTS_PER_S": str(settings.socket_events_per_s),
+            "SOCKET_EVENT_BURST": str(settings.socket_event_burst),
+            "CONNECTIONS_PER_IP": str(settings.connections_per_ip),
+            "SESSIONS_PER_IP_PER_MINUTE": str(settings.sessions_per_ip_per_minute),
             **env,
         }
         self.proc = subprocess.Popen([sys.executable, "-m", "app"], cwd=ROOT, env=self.env)

@@ -54,9 +54,9 @@ class ActionService:
             raise ProtocolError("unknown_action", f"no action named {action!r} in the catalogue")
         now = now_ms()
         action_id = new_action_id()
-        with outage_as_unavailable("rate limiting"):
-            await self._suspensions.refuse_if_suspended(player.player_id)
-            wait_ms = await self._limiter.hit(f"start:{player.player_id}:{action}", rule.per_minute, 60_000, now, action_id)
+        # Both keep answering while Redis is away: challenges go on being issued.
+        await self._suspensions.refuse_if_suspended(player.player_id, fail_open=True)
+        wait_ms = await self._limiter.hit(f"start:{player.player_id}:{action}", rule.per_minute, 60_000, now, action_id)
         if wait_ms:
             raise ProtocolError("rate_limited", f"at most {rule.per_minute} {action} per minute", retry_after_ms=wait_ms)
         challenge = Challenge(
@@ -79,6 +79,14 @@ class ActionService:
 
     async def complete(self, player: SessionClaims, token: str, proof: str) -> dict:
         challenge = self._signer.read_challenge(token)
+        try:
+            return await self._complete(player, challenge, token, proof)
+        except ProtocolError as exc:
+            log.info("action refused: %s", exc.code, extra={
+                "player_id": player.player_id, "action_id": challenge.action_id, "code": exc.code})
+            raise
+
+    async def _complete(self, player: SessionClaims, challenge: Challenge, token: str, proof: str) -> dict:
         if challenge.player_id != player.player_id:
             raise ProtocolError("token_invalid", "this challenge belongs to another player")
         now = now_ms()
@@ -149,7 +157,8 @@ class ActionService:
         ack = _ack(rec, outcome.after, [a.id for a in unlocked])
         with outage_as_unavailable("the score store"):
             stored = await self._writes.finish(rec.action_id, ack)
-        log.info("action credited", extra={"player_id": rec.player_id, "action_id": rec.action_id, "points": rec.points})
+        log.info("action credited", extra={"player_id": rec.player_id, "action_id": rec.action_id, "points": rec.points,
+                                           "duplicate": outcome.duplicate})
         for ach in unlocked:
             await self._updates.announce_achievement(rec.player_id, {**ach.public(), "unlocked_at": iso(rec.at_ms)})
         return {**stored, "duplicate": outcome.duplicate}

@@ -5,12 +5,14 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 from marshmallow import ValidationError
 
+from app.drain import Drain
 from app.errors import HTTP_STATUS, ProtocolError
 from app.metrics import Metrics
 
@@ -32,17 +34,19 @@ def to_protocol_error(exc: Exception, where: str) -> ProtocolError:
     return ProtocolError("unavailable", "the server could not complete this request; retry later")
 
 
-def acked(event: str, metrics: Metrics) -> Callable:
-    """Wrap a socket handler `(sid, payload) -> dict` so that its ack is always one object."""
+def acked(event: str, metrics: Metrics, drain: Drain) -> Callable:
+    """Wrap a socket handler `(sid, payload) -> dict` so that its ack is always one object,
+    and so that a draining instance finishes it before closing the connection."""
 
     def wrap(handler: Callable[[str, object], Awaitable[dict]]) -> Callable:
         @functools.wraps(handler)
         async def wrapper(sid: str, *args: object) -> dict:
             started = time.perf_counter()
             try:
-                if len(args) != 1:
-                    raise ProtocolError("invalid_payload", "send exactly one JSON object")
-                reply = {"ok": True, **await handler(sid, args[0])}
+                with drain.work():
+                    if len(args) != 1:
+                        raise ProtocolError("invalid_payload", "send exactly one JSON object")
+                    reply = {"ok": True, **await handler(sid, args[0])}
                 outcome = "ok"
             except Exception as exc:  # noqa: BLE001 - every failure becomes an error ack
                 error = to_protocol_error(exc, event)
@@ -58,7 +62,10 @@ def acked(event: str, metrics: Metrics) -> Callable:
 
 
 def error_response(error: ProtocolError) -> web.Response:
-    return web.json_response({"error": error.as_error()}, status=HTTP_STATUS.get(error.code, 400))
+    resp = web.json_response({"error": error.as_error()}, status=HTTP_STATUS.get(error.code, 400))
+    if error.retry_after_ms is not None:
+        resp.headers["Retry-After"] = str(max(1, math.ceil(error.retry_after_ms / 1000)))
+    return resp
 
 
 _HTTP_CODES = {

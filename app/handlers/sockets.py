@@ -5,9 +5,13 @@ from __future__ import annotations
 import logging
 
 import socketio
+from socketio import packet
 from socketio.exceptions import ConnectionRefusedError as Refused
 
+from app.abuse.events import EventGuard
+from app.abuse.peers import PeerLimits, client_ip
 from app.anticheat.tokens import SessionClaims
+from app.drain import Drain
 from app.errors import ProtocolError, outage_as_unavailable
 from app.handlers.replies import acked
 from app.metrics import Metrics
@@ -22,7 +26,8 @@ RESERVED_EVENTS = frozenset({"connect", "disconnect", "connect_error", "disconne
 
 
 class SocketServer(socketio.AsyncServer):
-    """An AsyncServer that never hands a client's event to a lifecycle handler.
+    """An AsyncServer that holds every client event to the per-connection rate limit, and
+    never hands one to a lifecycle handler.
 
     python-socketio dispatches an event packet named "connect" or "disconnect" to the
     connect and disconnect handlers; a client could re-run connect or fake a disconnect.
@@ -30,7 +35,24 @@ class SocketServer(socketio.AsyncServer):
     which answers invalid_payload.
     """
 
+    def __init__(self, *args: object, guard: EventGuard, metrics: Metrics, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.guard = guard
+        self._metrics = metrics
+
     async def _handle_event_internal(self, server, sid, eio_sid, data, namespace, id):
+        verdict = self.guard.admit(sid)
+        if not verdict.allowed:
+            self._metrics.limited.labels("flood" if verdict.flood else "events").inc()
+            if id is not None:
+                what = "too many events: disconnecting" if verdict.flood else "too many events"
+                error = ProtocolError("rate_limited", what, retry_after_ms=verdict.retry_after_ms)
+                reply = {"ok": False, "error": error.as_error()}
+                await self._send_packet(eio_sid, self.packet_class(packet.ACK, namespace=namespace, id=id, data=[reply]))
+            if verdict.flood:
+                log.info("connection disconnected for flooding", extra={"code": "rate_limited"})
+                await self.disconnect(sid, namespace=namespace)
+            return None
         if data and (not isinstance(data[0], str) or data[0] in RESERVED_EVENTS):
             name = data[0] if isinstance(data[0], str) else "(not a string)"
             data = [f"reserved:{name}", *data[1:]]
@@ -40,9 +62,10 @@ class SocketServer(socketio.AsyncServer):
 class Connection:
     """Per-connection state, kept in the Socket.IO session of that connection."""
 
-    def __init__(self, player: SessionClaims | None, transport: str) -> None:
+    def __init__(self, player: SessionClaims | None, transport: str, ip: str) -> None:
         self.player = player
         self.transport = transport
+        self.ip = ip
         self.home: set[str] = set(home_rooms(player.player_id, player.region, player.guild)) if player else set()
         self.watched: set[str] = set()
 
@@ -51,7 +74,8 @@ class Connection:
         return "player" if self.player else "spectator"
 
 
-def register(sio: socketio.AsyncServer, services: Services, metrics: Metrics) -> None:
+def register(sio: SocketServer, services: Services, metrics: Metrics, drain: Drain, peers: PeerLimits,
+             trust_proxy: bool) -> None:
     async def connection(sid: str) -> Connection:
         return (await sio.get_session(sid))["conn"]
 
@@ -70,7 +94,14 @@ def register(sio: socketio.AsyncServer, services: Services, metrics: Metrics) ->
                 player = services.signer.read_session(token)
             except ProtocolError as exc:
                 raise Refused(exc.code) from None
-        conn = Connection(player, sio.transport(sid))
+        if drain.draining:
+            raise Refused("unavailable")
+        request = environ.get("aiohttp.request")
+        ip = client_ip(request.remote if request else None, environ.get("HTTP_X_FORWARDED_FOR"), trust_proxy)
+        if not peers.open_connection(ip):
+            metrics.limited.labels("connections_per_ip").inc()
+            raise Refused("rate_limited")
+        conn = Connection(player, sio.transport(sid), ip)
         await sio.save_session(sid, {"conn": conn})
         for room in conn.home:
             await sio.enter_room(sid, room)
@@ -78,14 +109,16 @@ def register(sio: socketio.AsyncServer, services: Services, metrics: Metrics) ->
 
     @sio.event
     async def disconnect(sid: str, reason: object = None) -> None:
+        sio.guard.forget(sid)
         try:
             conn = await connection(sid)
         except KeyError:
             return
+        peers.close_connection(conn.ip)
         metrics.connections.labels(conn.role).dec()
 
     @sio.on("watch")
-    @acked("watch", metrics)
+    @acked("watch", metrics, drain)
     async def watch(sid: str, data: object) -> dict:
         room = RoomSchema().load(data)["room"]
         conn = await connection(sid)
@@ -106,7 +139,7 @@ def register(sio: socketio.AsyncServer, services: Services, metrics: Metrics) ->
         return {"room": room, "snapshot": snapshot}
 
     @sio.on("unwatch")
-    @acked("unwatch", metrics)
+    @acked("unwatch", metrics, drain)
     async def unwatch(sid: str, data: object) -> dict:
         room = RoomSchema().load(data)["room"]
         services.watch.check_name(room)
@@ -118,14 +151,18 @@ def register(sio: socketio.AsyncServer, services: Services, metrics: Metrics) ->
         return {}
 
     @sio.on("action:start")
-    @acked("action:start", metrics)
+    @acked("action:start", metrics, drain)
     async def action_start(sid: str, data: object) -> dict:
         req = ActionStartSchema().load(data)
         player = await player_of(sid)
-        return {"challenge": await services.actions.start(player, req["action"])}
+        try:
+            return {"challenge": await services.actions.start(player, req["action"])}
+        except ProtocolError as exc:
+            metrics.rejected.labels("start", exc.code).inc()
+            raise
 
     @sio.on("action:complete")
-    @acked("action:complete", metrics)
+    @acked("action:complete", metrics, drain)
     async def action_complete(sid: str, data: object) -> dict:
         req = ActionCompleteSchema().load(data)
         player = await player_of(sid)
@@ -133,12 +170,13 @@ def register(sio: socketio.AsyncServer, services: Services, metrics: Metrics) ->
             result = await services.actions.complete(player, req["token"], req["proof"])
         except ProtocolError as exc:
             metrics.actions.labels(exc.code).inc()
+            metrics.rejected.labels("complete", exc.code).inc()
             raise
         metrics.actions.labels("duplicate" if result["duplicate"] else "credited").inc()
         return result
 
     @sio.on("leaderboard:get")
-    @acked("leaderboard:get", metrics)
+    @acked("leaderboard:get", metrics, drain)
     async def leaderboard_get(sid: str, data: object) -> dict:
         req = LeaderboardGetSchema().load(data)
         board = parse_board(req["board"], services.watch.regions)

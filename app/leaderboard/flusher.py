@@ -217,6 +217,7 @@ class FlushLoop:
         self._interval = interval_ms / 1000
         self._on_flush = on_flush
         self.holding = False
+        self.queue_depth = 0
 
     async def run(self) -> None:
         me = asyncio.current_task()
@@ -238,6 +239,7 @@ class FlushLoop:
             await self._redis.delete(BUILT_KEY)
             self._queue.overflowed = False
         await self._queue.retry_backlog()
+        self.queue_depth = await self._queue.depth()
         if self.holding:
             self.holding = await self._lease.renew()
             if not self.holding:
@@ -253,6 +255,9 @@ class FlushLoop:
             count = await self._rebuild()
             await self._redis.set(BUILT_KEY, now_ms())
             log.info("read model rebuilt from MongoDB: %d players queued", count)
+        await self._flush()
+
+    async def _flush(self) -> None:
         started = time.perf_counter()
         try:
             deltas = await self._flusher.flush_once()
@@ -264,10 +269,20 @@ class FlushLoop:
             self._on_flush(time.perf_counter() - started, len(deltas))
 
     async def stop(self) -> None:
-        """Give the lease up so another instance takes over at once."""
-        if self.holding:
-            try:
-                await self._lease.release()
-            except (RedisError, OSError):
-                pass
-            self.holding = False
+        """On shutdown: hand Redis what an outage held back, flush once more while still
+        holding the lease, then give the lease up so another instance takes over at once."""
+        try:
+            await self._queue.retry_backlog()
+        except (RedisError, OSError):
+            log.error("stopping with %d standings Redis never took; MongoDB has them: "
+                      "run rebuild-leaderboards once Redis is back", self._queue.backlog)
+        if not self.holding:
+            return
+        try:
+            if await self._lease.renew():
+                await self._flush()
+            await self._lease.release()
+            log.info("flush lease given up", extra={"instance": self._lease.holder})
+        except (RedisError, OSError) as exc:
+            log.warning("last flush skipped: %s", exc)
+        self.holding = False

@@ -73,6 +73,9 @@ class DeltaQueue:
             sent += len(batch)
         return sent
 
+    async def depth(self) -> int:
+        return int(await self._redis.xlen(STREAM))
+
     async def read(self, count: int) -> list[tuple[bytes, Standing]]:
         """Entries a dead holder left pending first, then new ones."""
         for start in ("0", ">"):

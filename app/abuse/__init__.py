@@ -1,0 +1,1 @@
+"""Limits against abuse: event floods, per-IP connections and session creation."""

@@ -1,0 +1,65 @@
+"""Fan-out to Socket.IO rooms on every instance, through python-socketio's Redis manager."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import suppress
+
+import socketio
+
+LISTEN_RETRY_MAX_S = 2.0
+
+
+class SocketNotifier:
+    """Emits through the Socket.IO client manager: with Redis, to watchers on every instance."""
+
+    def __init__(self, sio: socketio.AsyncServer) -> None:
+        self._sio = sio
+
+    async def to_room(self, room: str, event: str, payload: dict) -> None:
+        await self._sio.emit(event, payload, room=room)
+
+
+class RedisFanout(socketio.AsyncRedisManager):
+    """The Redis manager, resubscribing within LISTEN_RETRY_MAX_S after Redis comes back.
+
+    The stock listener doubles its wait after each failure up to 60 s, so deltas (which
+    reach even local watchers through the subscription) stayed away for up to a minute
+    after an outage. Each reconnect also closes the client it replaces, and every Redis
+    call is bounded by the store timeout (redis_options).
+    """
+
+    async def _redis_listen_with_retries(self) -> AsyncIterator[dict]:
+        retry_s = 0.25
+        while True:
+            # A client of its own: a reconnect in _publish must not swap it out under us.
+            redis = self._get_redis_module().Redis.from_url(self.redis_url, **self.redis_options)
+            self.pubsub = pubsub = redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(self.channel)
+                retry_s = 0.25
+                async for message in pubsub.listen():
+                    yield message
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - any failure means: reconnect
+                self._get_logger().warning("fan-out subscription lost (%s); retrying in %.2f s", exc, retry_s)
+            finally:
+                with suppress(Exception):
+                    await pubsub.aclose()
+                with suppress(Exception):
+                    await redis.aclose()
+            await asyncio.sleep(retry_s)
+            retry_s = min(retry_s * 2, LISTEN_RETRY_MAX_S)
+
+    async def close(self) -> None:
+        """Stop listening and close the connections (python-socketio has no call for it)."""
+        listener = getattr(self, "thread", None)
+        if listener is not None:
+            listener.cancel()
+            with suppress(asyncio.CancelledError, Exception):
+                await listener
+        if self.redis is not None:
+            with suppress(Exception):
+                await self.redis.aclose()
