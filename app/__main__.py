@@ -14,6 +14,8 @@ from app import logs
 from app.config import ConfigError, Settings
 from app.server import REBUILD, create_app
 
+HTTP_SHUTDOWN_TIMEOUT_S = 2.0
+
 
 async def rebuild(settings: Settings) -> int:
     """Open the stores as the server would, rebuild the boards from MongoDB, close."""
@@ -44,9 +46,10 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(rebuild(settings))
     app = create_app(settings)
     app.on_startup.append(_tune_gc)
-    # SIGTERM and SIGINT start the drain (app/server.py); shutdown_timeout bounds the HTTP requests in flight.
+    # SIGTERM and SIGINT: aiohttp stops listening, then the drain runs (app/server.py). By then every
+    # socket is closed; shutdown_timeout bounds what is left of plain HTTP requests.
     web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None,
-                shutdown_timeout=settings.drain_timeout_s)
+                shutdown_timeout=HTTP_SHUTDOWN_TIMEOUT_S)
     logging.getLogger("app").info("stopped")
     return 0
 

@@ -20,6 +20,9 @@ import socketio
 from aiohttp import web
 from pymongo.asynchronous.database import AsyncDatabase
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from app.abuse.events import EventGuard
@@ -101,6 +104,9 @@ async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
         pool = BlockingConnectionPool.from_url(
             settings.redis_url, max_connections=REDIS_POOL_SIZE, timeout=timeout,
             socket_timeout=timeout, socket_connect_timeout=timeout,
+            # After a Redis restart every idle pooled connection is dead, and the next command on
+            # each fails once. Retry that once on a fresh connection; never a timeout, which may have run.
+            retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
         )
         app[REDIS] = Redis.from_pool(pool)  # closes the pool with the client
         log.info("Redis: %s", _redact(settings.redis_url), extra={"backend": "redis"})

@@ -175,8 +175,8 @@ def settings(tmp_path: Path, redis_proc: RedisProcess, mongo_proc: DocumentStore
 class Instance:
     """`python -m app` as its own process, configured only through the environment."""
 
-    def __init__(self, settings: Settings, **env: str) -> None:
-        self.port = free_port()
+    def __init__(self, settings: Settings, port: int | None = None, **env: str) -> None:
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {
             "PATH": os.environ.get("PATH", ""),

@@ -58,6 +58,7 @@ class ActionService:
         await self._suspensions.refuse_if_suspended(player.player_id, fail_open=True)
         wait_ms = await self._limiter.hit(f"start:{player.player_id}:{action}", rule.per_minute, 60_000, now, action_id)
         if wait_ms:
+            log.info("action refused: rate_limited", extra={"player_id": player.player_id, "code": "rate_limited"})
             raise ProtocolError("rate_limited", f"at most {rule.per_minute} {action} per minute", retry_after_ms=wait_ms)
         challenge = Challenge(
             action_id=action_id,
@@ -78,13 +79,18 @@ class ActionService:
         }
 
     async def complete(self, player: SessionClaims, token: str, proof: str) -> dict:
-        challenge = self._signer.read_challenge(token)
+        """One log line per completion: credited, answered again, or refused with its code."""
+        ids: dict = {"player_id": player.player_id}
         try:
-            return await self._complete(player, challenge, token, proof)
+            challenge = self._signer.read_challenge(token)
+            ids["action_id"] = challenge.action_id
+            reply = await self._complete(player, challenge, token, proof)
         except ProtocolError as exc:
-            log.info("action refused: %s", exc.code, extra={
-                "player_id": player.player_id, "action_id": challenge.action_id, "code": exc.code})
+            log.info("action refused: %s", exc.code, extra={**ids, "code": exc.code})
             raise
+        what = "action answered again" if reply["duplicate"] else "action credited"
+        log.info(what, extra={**ids, "points": reply["points"], "duplicate": reply["duplicate"]})
+        return reply
 
     async def _complete(self, player: SessionClaims, challenge: Challenge, token: str, proof: str) -> dict:
         if challenge.player_id != player.player_id:
@@ -157,8 +163,6 @@ class ActionService:
         ack = _ack(rec, outcome.after, [a.id for a in unlocked])
         with outage_as_unavailable("the score store"):
             stored = await self._writes.finish(rec.action_id, ack)
-        log.info("action credited", extra={"player_id": rec.player_id, "action_id": rec.action_id, "points": rec.points,
-                                           "duplicate": outcome.duplicate})
         for ach in unlocked:
             await self._updates.announce_achievement(rec.player_id, {**ach.public(), "unlocked_at": iso(rec.at_ms)})
         return {**stored, "duplicate": outcome.duplicate}

@@ -9,7 +9,7 @@ const rooms = roomList.split(",");
 const topN = Number(topArg || 10);
 const state = {};        // room -> {seq, boards}
 const deltas = {};       // room -> [{seq, at, received}]
-const log = { rewatches: 0, gaps: 0, connects: 0, errors: [], transport: null };
+const log = { rewatches: 0, gaps: 0, connects: 0, disconnects: [], errors: [], transport: null };
 
 const socket = io(url, { transports: transports.split(","), reconnectionDelay: 200, reconnectionDelayMax: 1000 });
 
@@ -50,6 +50,7 @@ socket.on("leaderboard:delta", async (delta) => {
 });
 
 socket.on("connect_error", (err) => log.errors.push({ code: err.message }));
+socket.on("disconnect", (reason) => log.disconnects.push(reason));
 
 process.stdin.setEncoding("utf8");
 process.stdin.on("data", (chunk) => {
