@@ -28,7 +28,12 @@ CATALOGUE = {"actions": {ACTION: {"points": 1, "min_ms": 0, "ttl_s": 600, "diffi
 # Settings the server reads from the environment; a server gets only the ones set here, none inherited.
 APP_ENV = ("HOST", "PORT", "MONGODB_URL", "MONGODB_DB", "REDIS_URL", "SECRET_KEY", "API_KEY", "ALLOW_GUEST_SESSIONS",
            "CORS_ORIGINS", "REGIONS", "ACTIONS_FILE", "TOP_N", "LEADERBOARD_FLUSH_MS", "DATA_DIR", "SESSION_TTL_S",
-           "STORE_TIMEOUT_MS", "MAX_PAYLOAD_BYTES", "LOG_LEVEL")
+           "STORE_TIMEOUT_MS", "MAX_PAYLOAD_BYTES", "LOG_LEVEL", "DRAIN_TIMEOUT_S", "SOCKET_EVENTS_PER_S",
+           "SOCKET_EVENT_BURST", "CONNECTIONS_PER_IP", "SESSIONS_PER_IP_PER_MINUTE", "TRUST_PROXY")
+# Every simulated client comes from 127.0.0.1, and a benchmark player sends far more events a second
+# than a person: the abuse limits would throttle the load itself.
+NO_ABUSE_LIMITS = {"CONNECTIONS_PER_IP": "0", "SESSIONS_PER_IP_PER_MINUTE": "0",
+                   "SOCKET_EVENTS_PER_S": "1000000", "SOCKET_EVENT_BURST": "1000000"}
 STOP_GRACE_S = 15.0
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -178,7 +183,8 @@ def start_server(procs: Processes, name: str, redis_url: str, mongodb_url: str, 
                  **settings: str) -> tuple[str, subprocess.Popen]:
     """One `python -m app` instance with its own port and data dir (`<dir>/<name>`); not waited for (wait_ready).
 
-    Its environment is ours without any app settings, plus guest sessions, WARNING logs and `settings`.
+    Its environment is ours without any app settings, plus guest sessions, WARNING logs, no abuse limits
+    and `settings`.
     """
     port = free_port()
     data_dir = procs.dir / name
@@ -186,7 +192,7 @@ def start_server(procs: Processes, name: str, redis_url: str, mongodb_url: str, 
     env = {k: v for k, v in os.environ.items() if k not in APP_ENV}
     env.update(HOST="127.0.0.1", PORT=str(port), REDIS_URL=redis_url, MONGODB_URL=mongodb_url,
                ACTIONS_FILE=str(actions_file), DATA_DIR=str(data_dir), SECRET_KEY=secret,
-               ALLOW_GUEST_SESSIONS="1", LOG_LEVEL="WARNING", **settings)
+               ALLOW_GUEST_SESSIONS="1", LOG_LEVEL="WARNING", **{**NO_ABUSE_LIMITS, **settings})
     return f"http://127.0.0.1:{port}", procs.start(name, [sys.executable, "-m", "app"], env)
 
 

@@ -185,3 +185,32 @@ def test_settings_repr_hides_secrets(tmp_path: Path) -> None:
     text = repr(settings)
     assert "the-signing-key" not in text
     assert "the-api-key" not in text
+
+
+def test_operations_settings_defaults(tmp_path: Path) -> None:
+    settings = load(tmp_path, SECRET_KEY=KEY)
+    assert settings.drain_timeout_s == 10
+    assert (settings.socket_events_per_s, settings.socket_event_burst) == (20, 40)
+    assert (settings.connections_per_ip, settings.sessions_per_ip_per_minute) == (200, 60)
+    assert settings.trust_proxy is False
+    assert settings.log_level == "INFO"
+
+
+def test_operations_settings_are_read(tmp_path: Path) -> None:
+    settings = load(tmp_path, SECRET_KEY=KEY, DRAIN_TIMEOUT_S="30", SOCKET_EVENTS_PER_S="50", SOCKET_EVENT_BURST="80",
+                    CONNECTIONS_PER_IP="0", SESSIONS_PER_IP_PER_MINUTE="0", TRUST_PROXY="1", LOG_LEVEL="debug")
+    assert settings.drain_timeout_s == 30
+    assert (settings.socket_events_per_s, settings.socket_event_burst) == (50, 80)
+    assert (settings.connections_per_ip, settings.sessions_per_ip_per_minute) == (0, 0)
+    assert settings.trust_proxy is True
+    assert settings.log_level == "DEBUG"
+
+
+@pytest.mark.parametrize(("name", "raw"), [
+    ("DRAIN_TIMEOUT_S", "0"), ("DRAIN_TIMEOUT_S", "601"), ("SOCKET_EVENTS_PER_S", "0"), ("SOCKET_EVENT_BURST", "-1"),
+    ("CONNECTIONS_PER_IP", "-1"), ("SESSIONS_PER_IP_PER_MINUTE", "many"), ("TRUST_PROXY", "maybe"),
+    ("LOG_LEVEL", "verbose"),
+])
+def test_bad_operations_settings(tmp_path: Path, name: str, raw: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        load(tmp_path, SECRET_KEY=KEY, **{name: raw})

@@ -1,5 +1,5 @@
 """The per-connection event limit: a socket that sends faster than its bucket refills is
-answered `rate_limited`; one that goes on flooding is disconnected."""
+answered `rate_limited`; one that goes on sending without waiting is disconnected."""
 
 from __future__ import annotations
 
@@ -27,18 +27,20 @@ ALLOWED = Verdict()
 
 
 class _Conn:
-    __slots__ = ("bucket", "refused", "flooded")
+    __slots__ = ("bucket", "strikes", "wait_until", "flooded")
 
     def __init__(self, bucket: TokenBucket) -> None:
         self.bucket = bucket
-        self.refused: deque[float] = deque()
+        self.strikes: deque[float] = deque()
+        self.wait_until = 0.0
         self.flooded = False
 
 
 class EventGuard:
-    """`per_s` events a second with bursts of `burst`. More than `burst` refusals within
-    FLOOD_WINDOW_S make a flood, reported once per connection: a client that honours
-    `retry_after_ms` never gets there."""
+    """`per_s` events a second with bursts of `burst`. A refused event that arrives before
+    the `retry_after_ms` it was told is a strike; more than `burst` strikes within
+    FLOOD_WINDOW_S make a flood, reported once per connection. A client that waits as
+    told is never disconnected, however often it reaches the limit."""
 
     def __init__(self, per_s: int, burst: int, clock: Callable[[], float] = time.monotonic) -> None:
         self._per_s = per_s
@@ -54,11 +56,13 @@ class EventGuard:
         wait_ms = conn.bucket.take(now)
         if not wait_ms:
             return ALLOWED
-        refused = conn.refused
-        refused.append(now)
-        while refused and refused[0] < now - FLOOD_WINDOW_S:
-            refused.popleft()
-        flood = not conn.flooded and len(refused) > self._burst
+        strikes = conn.strikes
+        if now < conn.wait_until:
+            strikes.append(now)
+        conn.wait_until = max(conn.wait_until, now + wait_ms / 1000)
+        while strikes and strikes[0] < now - FLOOD_WINDOW_S:
+            strikes.popleft()
+        flood = not conn.flooded and len(strikes) > self._burst
         conn.flooded = conn.flooded or flood
         return Verdict(wait_ms, flood=flood)
 

@@ -46,4 +46,4 @@ class PeerLimits:
 
     def session_wait_ms(self, ip: str) -> int:
         """0 when `ip` may create a session now, else the milliseconds until it may."""
-        return self._sessions.take(ip) if self._sessions else 0
+        return self._sessions.take(ip) if self._sessions is not None else 0

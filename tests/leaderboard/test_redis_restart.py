@@ -16,9 +16,12 @@ async def test_boards_rebuilt_from_mongodb_after_redis_comes_back_empty(start_ap
     pending = (await late.call("action:start", {"action": "quick"}))["challenge"]
 
     redis_proc.stop()
-    # Redis down: a completion still credits in MongoDB and is acknowledged.
+    # Redis down: completions still credit in MongoDB and are acknowledged.
     ack = await late.call("action:complete", {"token": pending["token"], "proof": solve(pending["token"], pending["difficulty"])})
     assert ack["ok"] and ack["score"]["total"] == 20, ack
+    # Challenges are still issued (rate limits counted in the instance), and credited.
+    challenge, ack = await late.play("quick")
+    assert ack["ok"] and ack["score"]["total"] == 30, ack
     redis_proc.start()
 
     async def profile_totals() -> dict[str, int]:
@@ -30,7 +33,7 @@ async def test_boards_rebuilt_from_mongodb_after_redis_comes_back_empty(start_ap
         return out
 
     totals = await profile_totals()
-    assert sorted(totals.values()) == [20, 20, 30]
+    assert sorted(totals.values()) == [20, 30, 30]
 
     async def board_matches() -> None:
         for board in ("global", "region:eu"):
