@@ -175,7 +175,8 @@ def settings(tmp_path: Path, redis_proc: RedisProcess, mongo_proc: DocumentStore
 class Instance:
     """`python -m app` as its own process, configured only through the environment."""
 
-    def __init__(self, settings: Settings, port: int | None = None, **env: str) -> None:
+    def __init__(self, settings: Settings, port: int | None = None, log_path: Path | None = None, **env: str) -> None:
+        """`log_path`: keep the instance's stderr (its JSON log lines) in that file."""
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {
@@ -198,7 +199,13 @@ class Instance:
             "SESSIONS_PER_IP_PER_MINUTE": str(settings.sessions_per_ip_per_minute),
             **env,
         }
-        self.proc = subprocess.Popen([sys.executable, "-m", "app"], cwd=ROOT, env=self.env)
+        self.log_path = log_path
+        stderr = log_path.open("wb") if log_path else None
+        try:
+            self.proc = subprocess.Popen([sys.executable, "-m", "app"], cwd=ROOT, env=self.env, stderr=stderr)
+        finally:
+            if stderr:
+                stderr.close()  # the child has its own copy
 
     async def ready(self, timeout: float = 30.0) -> "Instance":
         deadline = time.monotonic() + timeout
@@ -352,6 +359,23 @@ class Client:
                 raise AssertionError(f"got {len(self.events.get(event, []))} {event}, wanted {count}")
             await asyncio.sleep(0.02)
         return self.events[event]
+
+
+async def create_session(http: aiohttp.ClientSession, url: str, region: str = "eu") -> dict:
+    """A guest session for a new player, on any server (no app fixture needed)."""
+    player_id = f"p{uuid.uuid4().hex[:10]}"
+    body = {"player_id": player_id, "name": player_id, "region": region}
+    async with http.post(f"{url}/api/v1/sessions", json=body) as resp:
+        assert resp.status == 201, await resp.text()
+        return await resp.json()
+
+
+async def open_client(url: str, token: str | None = None, transports: list[str] | None = None) -> Client:
+    """A connected Client on any server; the caller disconnects it."""
+    client = Client()
+    await client.sio.connect(url, auth={"token": token} if token else None,
+                             transports=transports or ["websocket"], wait_timeout=10)
+    return client
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ import asyncio
 import os
 import signal
 import time
-import uuid
 from dataclasses import replace
 
 import aiohttp
@@ -20,24 +19,14 @@ from pymongo import AsyncMongoClient
 from app.anticheat.proof import solve
 from app.clock import now_ms
 from app.leaderboard.boards import BoardStore
-from tests.conftest import Client, DocumentStoreProcess, Instance, Watcher, eventually
+from tests.conftest import Client, DocumentStoreProcess, Instance, Watcher, create_session, eventually, open_client
 
 DRAIN_TIMEOUT_S = 20
 
 
-async def session(http: aiohttp.ClientSession, url: str, region: str = "eu") -> dict:
-    player_id = f"p{uuid.uuid4().hex[:10]}"
-    body = {"player_id": player_id, "name": player_id, "region": region}
-    async with http.post(f"{url}/api/v1/sessions", json=body) as resp:
-        assert resp.status == 201, await resp.text()
-        return await resp.json()
-
-
 async def player(http: aiohttp.ClientSession, url: str) -> tuple[dict, Client]:
-    sess = await session(http, url)
-    client = Client()
-    await client.sio.connect(url, auth={"token": sess["token"]}, transports=["websocket"], wait_timeout=10)
-    return sess, client
+    sess = await create_session(http, url)
+    return sess, await open_client(url, sess["token"])
 
 
 async def challenge(client: Client) -> tuple[str, str]:

@@ -10,14 +10,11 @@ are written against them, so a rename fails here.
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import re
-import subprocess
 import uuid
 from itertools import count
 from pathlib import Path
-from unittest import mock
 
 import aiohttp
 import pytest
@@ -25,7 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from app.anticheat.proof import proof_ok, solve
 from app.config import Settings
-from tests.conftest import Client, Instance, eventually
+from tests.conftest import Client, Instance, create_session, eventually, open_client
 
 Samples = dict[tuple[str, frozenset], float]
 
@@ -63,21 +60,6 @@ def wrong_proof(token: str, difficulty: int, mark: str) -> str:
         if not proof_ok(token, proof, difficulty):
             return proof
     raise AssertionError("unreachable")
-
-
-async def create_session(http: aiohttp.ClientSession, url: str, region: str = "eu") -> dict:
-    player_id = f"p{uuid.uuid4().hex[:10]}"
-    body = {"player_id": player_id, "name": player_id, "region": region}
-    async with http.post(f"{url}/api/v1/sessions", json=body) as resp:
-        assert resp.status == 201, await resp.text()
-        return await resp.json()
-
-
-async def open_client(url: str, token: str | None = None, transports: list[str] | None = None) -> Client:
-    client = Client()
-    await client.sio.connect(url, auth={"token": token} if token else None,
-                             transports=transports or ["websocket"], wait_timeout=10)
-    return client
 
 
 async def close_polling(client: Client) -> None:
@@ -221,15 +203,7 @@ class LoggedInstance(Instance):
     """conftest's Instance (`python -m app`, same environment), with stderr kept in a file."""
 
     def __init__(self, settings: Settings, log_path: Path, **env: str) -> None:
-        self.log_path = log_path
-        self._log = log_path.open("wb")
-        popen = functools.partial(subprocess.Popen, stderr=self._log)
-        with mock.patch.object(subprocess, "Popen", popen):
-            super().__init__(settings, **env)
-
-    def stop(self) -> None:
-        super().stop()
-        self._log.close()
+        super().__init__(settings, log_path=log_path, **env)
 
     def lines(self) -> list[str]:
         return [line for line in self.log_path.read_text("utf-8").splitlines() if line.strip()]
