@@ -26,12 +26,15 @@ class Drain:
     def busy(self) -> int:
         return self._busy
 
-    @contextmanager
-    def work(self) -> Iterator[None]:
-        """Around one piece of client work; refused with `unavailable` once draining."""
+    def refuse_new_work(self) -> None:
+        """Raise `unavailable` once draining: the client retries on another instance."""
         if self.draining:
             raise ProtocolError("unavailable", "this server is shutting down; reconnect and retry",
                                 retry_after_ms=RETRY_AFTER_MS)
+
+    @contextmanager
+    def tracked(self) -> Iterator[None]:
+        """Around one event, its ack included: the drain waits until none is left."""
         self._busy += 1
         self._idle.clear()
         try:

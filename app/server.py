@@ -196,7 +196,7 @@ def create_app(settings: Settings) -> web.Application:
     app = web.Application(middlewares=[http_errors], client_max_size=settings.max_payload_bytes)
     app[http.SETTINGS] = settings
     metrics = app[health.METRICS] = Metrics()
-    app[health.DRAIN] = Drain()
+    drain = app[health.DRAIN] = Drain()
     app[http.PEERS] = PeerLimits(settings.connections_per_ip, settings.sessions_per_ip_per_minute)
     app[http.LIMITED] = lambda limit: metrics.limited.labels(limit).inc()
     cors_origins = "*" if "*" in settings.cors_origins else list(settings.cors_origins)
@@ -211,6 +211,7 @@ def create_app(settings: Settings) -> web.Application:
         cors_allowed_origins=cors_origins,
         max_http_buffer_size=settings.max_payload_bytes,
         guard=EventGuard(settings.socket_events_per_s, settings.socket_event_burst),
+        drain=drain,
         metrics=metrics,
         # Named loggers, not python-socketio's default: its own stderr handler bypasses the JSON log lines.
         logger=logging.getLogger("socketio"),

@@ -36,17 +36,17 @@ def to_protocol_error(exc: Exception, where: str) -> ProtocolError:
 
 def acked(event: str, metrics: Metrics, drain: Drain) -> Callable:
     """Wrap a socket handler `(sid, payload) -> dict` so that its ack is always one object,
-    and so that a draining instance finishes it before closing the connection."""
+    and a draining instance takes no new work."""
 
     def wrap(handler: Callable[[str, object], Awaitable[dict]]) -> Callable:
         @functools.wraps(handler)
         async def wrapper(sid: str, *args: object) -> dict:
             started = time.perf_counter()
             try:
-                with drain.work():
-                    if len(args) != 1:
-                        raise ProtocolError("invalid_payload", "send exactly one JSON object")
-                    reply = {"ok": True, **await handler(sid, args[0])}
+                drain.refuse_new_work()
+                if len(args) != 1:
+                    raise ProtocolError("invalid_payload", "send exactly one JSON object")
+                reply = {"ok": True, **await handler(sid, args[0])}
                 outcome = "ok"
             except Exception as exc:  # noqa: BLE001 - every failure becomes an error ack
                 error = to_protocol_error(exc, event)

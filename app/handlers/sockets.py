@@ -35,12 +35,17 @@ class SocketServer(socketio.AsyncServer):
     which answers invalid_payload.
     """
 
-    def __init__(self, *args: object, guard: EventGuard, metrics: Metrics, **kwargs: object) -> None:
+    def __init__(self, *args: object, guard: EventGuard, drain: Drain, metrics: Metrics, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
         self.guard = guard
+        self._drain = drain
         self._metrics = metrics
 
     async def _handle_event_internal(self, server, sid, eio_sid, data, namespace, id):
+        with self._drain.tracked():  # until the ack is queued: a draining instance sends it before closing
+            return await self._admit_event(server, sid, eio_sid, data, namespace, id)
+
+    async def _admit_event(self, server, sid, eio_sid, data, namespace, id):
         verdict = self.guard.admit(sid)
         if not verdict.allowed:
             self._metrics.limited.labels("flood" if verdict.flood else "events").inc()
