@@ -216,6 +216,7 @@ def create_app(settings: Settings) -> web.Application:
         # Named loggers, not python-socketio's default: its own stderr handler bypasses the JSON log lines.
         logger=logging.getLogger("socketio"),
         engineio_logger=logging.getLogger("engineio"),
+        json=sockets.PacketJson,
     )
     sio.attach(app)
     app[SIO] = sio

@@ -12,8 +12,11 @@ def leading_zero_bits(digest: bytes) -> int:
 
 
 def proof_ok(token: str, proof: str, difficulty: int) -> bool:
-    digest = hashlib.sha256(f"{token}:{proof}".encode("utf-8")).digest()
-    return leading_zero_bits(digest) >= difficulty
+    try:
+        data = f"{token}:{proof}".encode("utf-8")
+    except UnicodeEncodeError:
+        return False  # a lone surrogate (JSON "\ud800") has no UTF-8 bytes: no proof holds one
+    return leading_zero_bits(hashlib.sha256(data).digest()) >= difficulty
 
 
 def solve(token: str, difficulty: int) -> str:

@@ -56,7 +56,9 @@ def _single_query(request: web.Request) -> dict[str, str]:
     repeated = [k for k in query if len(query.getall(k)) > 1]
     if repeated:
         raise ProtocolError("invalid_payload", f"query parameters given twice: {repeated}")
-    return {k: v for k, v in query.items() if v != "" or k == "around"}
+    # An empty period, limit or offset means its default; any other key stays, so that an
+    # unknown one is refused even with an empty value.
+    return {k: v for k, v in query.items() if v != "" or k not in ("period", "limit", "offset")}
 
 
 async def leaderboard(request: web.Request) -> web.Response:
@@ -102,8 +104,10 @@ async def actions(request: web.Request) -> web.Response:
 def add_routes(app: web.Application) -> list[web.AbstractRoute]:
     return [
         app.router.add_post("/api/v1/sessions", create_session),
-        app.router.add_get("/api/v1/leaderboards/{board}", leaderboard),
-        app.router.add_get("/api/v1/players/{player_id}", player),
-        app.router.add_put("/api/v1/players/{player_id}/suspension", suspension),
+        # [^/]+, not aiohttp's default [^{}/]+: a name with a brace is a bad board (400) or an
+        # unknown player (404), not an unknown path.
+        app.router.add_get("/api/v1/leaderboards/{board:[^/]+}", leaderboard),
+        app.router.add_get("/api/v1/players/{player_id:[^/]+}", player),
+        app.router.add_put("/api/v1/players/{player_id:[^/]+}/suspension", suspension),
         app.router.add_get("/api/v1/actions", actions),
     ]

@@ -113,5 +113,7 @@ async def json_body(request: web.Request) -> object:
         raise ProtocolError("payload_too_large", "request body is over the size limit") from None
     try:
         return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+    except (ValueError, RecursionError):
+        # ValueError covers JSONDecodeError, UnicodeDecodeError, and an integer literal longer
+        # than Python converts (4,300 digits), which is still valid JSON.
         raise ProtocolError("invalid_payload", "request body must be a JSON object") from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 import socketio
@@ -22,7 +23,28 @@ from app.services import Services
 log = logging.getLogger(__name__)
 
 
-RESERVED_EVENTS = frozenset({"connect", "disconnect", "connect_error", "disconnecting", "newListener", "removeListener"})
+# "*" too: python-socketio looks a handler up by the event's name first, so a client event named "*"
+# reached the catch-all handler without its name in front of the arguments (and got no ack).
+RESERVED_EVENTS = frozenset({"connect", "disconnect", "connect_error", "disconnecting", "newListener", "removeListener",
+                             "*"})
+
+
+class PacketJson:
+    """engine.io's JSON, but an integer literal over 100 characters is read as a float.
+
+    python-socketio refuses such literals (int() of a long digit string is slow) by
+    dropping the whole packet, so the event was never acknowledged; as a float (inf past
+    1e308) every schema refuses it as invalid_payload.
+    """
+
+    @staticmethod
+    def dumps(*args: object, **kwargs: object) -> str:
+        return json.dumps(*args, **kwargs)
+
+    @staticmethod
+    def loads(*args: object, **kwargs: object) -> object:
+        kwargs.setdefault("parse_int", lambda digits: int(digits) if len(digits) <= 100 else float(digits))
+        return json.loads(*args, **kwargs)
 
 
 class SocketServer(socketio.AsyncServer):
