@@ -26,15 +26,18 @@ class RedisFanout(socketio.AsyncRedisManager):
 
     The stock listener doubles its wait after each failure up to 60 s, so deltas (which
     reach even local watchers through the subscription) stayed away for up to a minute
-    after an outage. Each reconnect also closes the client it replaces, and every Redis
-    call is bounded by the store timeout (redis_options).
+    after an outage. Each reconnect also closes the client it replaces. Publishing is
+    bounded by the store timeout (redis_options), so an emit never hangs on a Redis that
+    stopped answering.
     """
 
     async def _redis_listen_with_retries(self) -> AsyncIterator[dict]:
         retry_s = 0.25
         while True:
-            # A client of its own: a reconnect in _publish must not swap it out under us.
-            redis = self._get_redis_module().Redis.from_url(self.redis_url, **self.redis_options)
+            # A client of its own: a reconnect in _publish must not swap it out under us. No read
+            # timeout on it: a quiet channel is not a dead one.
+            options = {k: v for k, v in self.redis_options.items() if k != "socket_timeout"}
+            redis = self._get_redis_module().Redis.from_url(self.redis_url, **options)
             self.pubsub = pubsub = redis.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(self.channel)

@@ -32,6 +32,7 @@ from app.actions.service import ActionService
 from app.anticheat.limits import RateLimiter
 from app.anticheat.suspensions import Suspensions
 from app.anticheat.tokens import TokenSigner
+from app.breaker import Breaker
 from app.config import Settings
 from app.drain import Drain
 from app.embedded import EmbeddedDocumentStore, in_process_redis
@@ -125,14 +126,15 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     boards = BoardStore(redis)
     notifier = SocketNotifier(sio)
     feed = RoomFeed(redis, boards)
-    queue = DeltaQueue(redis)
-    updates = BoardUpdates(boards, queue, notifier)
-    suspensions = Suspensions(redis)
+    breaker = Breaker()  # shared: one Redis failure on the completion path skips Redis for all
+    queue = DeltaQueue(redis, breaker)
+    updates = BoardUpdates(boards, queue, notifier, breaker)
+    suspensions = Suspensions(redis, breaker)
     writes = BatchedCredits(repo)
     services = Services(
         signer=signer,
         catalogue=catalogue,
-        actions=ActionService(catalogue, signer, RateLimiter(redis), repo, book, updates, suspensions, writes),
+        actions=ActionService(catalogue, signer, RateLimiter(redis, breaker), repo, book, updates, suspensions, writes),
         players=PlayerService(repo, boards, signer, book, suspensions),
         reads=LeaderboardReads(boards),
         feed=feed,
@@ -202,8 +204,9 @@ def create_app(settings: Settings) -> web.Application:
     cors_origins = "*" if "*" in settings.cors_origins else list(settings.cors_origins)
     manager = None
     if settings.redis_url:
+        timeout = settings.store_timeout_ms / 1000
         manager = RedisFanout(settings.redis_url, redis_options={
-            "socket_connect_timeout": settings.store_timeout_ms / 1000,
+            "socket_connect_timeout": timeout, "socket_timeout": timeout,
         })
     sio = sockets.SocketServer(
         async_mode="aiohttp",

@@ -13,6 +13,8 @@ from collections import deque
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from app.breaker import Breaker
+
 log = logging.getLogger(__name__)
 
 LOCAL_KEYS_MAX = 100_000
@@ -65,14 +67,17 @@ class LocalWindows:
 class RateLimiter:
     """`hit` returns 0 when allowed, else the milliseconds until one more is allowed."""
 
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, breaker: Breaker | None = None) -> None:
         self._redis = redis
+        self._breaker = breaker or Breaker()
         self._script = redis.register_script(_SLIDING_WINDOW)
         self._local = LocalWindows()
 
     async def hit(self, key: str, limit: int, window_ms: int, now_ms: int, member: str) -> int:
-        try:
-            return int(await self._script(keys=[f"rl:{key}"], args=[now_ms, window_ms, limit, member]))
-        except (RedisError, OSError):
-            log.warning("rate limit counted locally: Redis unavailable")
-            return self._local.hit(key, limit, window_ms, now_ms)
+        if self._breaker.ready():
+            try:
+                return int(await self._script(keys=[f"rl:{key}"], args=[now_ms, window_ms, limit, member]))
+            except (RedisError, OSError):
+                self._breaker.trip()
+                log.warning("rate limits counted locally: Redis unavailable")
+        return self._local.hit(key, limit, window_ms, now_ms)

@@ -7,6 +7,7 @@ import logging
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from app.breaker import Breaker
 from app.errors import ProtocolError
 
 log = logging.getLogger(__name__)
@@ -15,8 +16,9 @@ _KEY = "suspended"
 
 
 class Suspensions:
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, breaker: Breaker | None = None) -> None:
         self._redis = redis
+        self._breaker = breaker or Breaker()
 
     async def mark(self, player_id: str, suspended: bool) -> None:
         if suspended:
@@ -27,9 +29,12 @@ class Suspensions:
     async def refuse_if_suspended(self, player_id: str, fail_open: bool = False) -> None:
         """Raise `suspended`. With fail_open, a Redis outage lets the player through:
         a completion is still credited in MongoDB when Redis is down."""
+        if fail_open and not self._breaker.ready():
+            return
         try:
             suspended = await self._redis.sismember(_KEY, player_id)
         except (RedisError, OSError):
+            self._breaker.trip()
             if not fail_open:
                 raise
             log.warning("suspension check skipped: Redis unavailable", extra={"player_id": player_id})

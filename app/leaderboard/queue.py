@@ -13,6 +13,7 @@ from collections import deque
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
+from app.breaker import Breaker
 from app.leaderboard.boards import Standing
 
 log = logging.getLogger(__name__)
@@ -24,8 +25,9 @@ BACKLOG_MAX = 100_000
 
 
 class DeltaQueue:
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, breaker: Breaker | None = None) -> None:
         self._redis = redis
+        self._breaker = breaker or Breaker()
         self._backlog: deque[Standing] = deque()
         self.overflowed = False
 
@@ -42,10 +44,14 @@ class DeltaQueue:
 
     async def push(self, standing: Standing) -> bool:
         """Append, or keep for later; True when it reached Redis now."""
+        if not self._breaker.ready():
+            self._keep(standing)
+            return False
         try:
             await self._redis.xadd(STREAM, standing.to_fields())
             return True
         except (RedisError, OSError):
+            self._breaker.trip()
             self._keep(standing)
             log.warning("delta queue unavailable; kept locally", extra={"player_id": standing.player_id})
             return False

@@ -10,6 +10,7 @@ import logging
 
 from redis.exceptions import RedisError
 
+from app.breaker import Breaker
 from app.leaderboard.boards import BoardStore, Standing
 from app.leaderboard.queue import DeltaQueue
 from app.notify import Notifier
@@ -19,10 +20,11 @@ log = logging.getLogger(__name__)
 
 
 class BoardUpdates:
-    def __init__(self, boards: BoardStore, queue: DeltaQueue, notifier: Notifier) -> None:
+    def __init__(self, boards: BoardStore, queue: DeltaQueue, notifier: Notifier, breaker: Breaker | None = None) -> None:
         self._boards = boards
         self._queue = queue
         self._notifier = notifier
+        self._breaker = breaker or Breaker()
 
     async def publish(self, standing: Standing) -> int | None:
         """Queue the standing for the next flush; the global all-time rank it reaches, if known."""
@@ -31,7 +33,10 @@ class BoardUpdates:
         try:
             return await self._boards.rank_for("global", standing.total, standing.at_ms)
         except (RedisError, OSError):
+            self._breaker.trip()
             return None
 
     async def announce_achievement(self, player_id: str, payload: dict) -> None:
-        await self._notifier.to_room(player_room(player_id), "achievement:unlocked", payload)
+        """Pushed through Redis; skipped while Redis fails (the ack and the profile list it)."""
+        if self._breaker.ready():
+            await self._notifier.to_room(player_room(player_id), "achievement:unlocked", payload)

@@ -108,3 +108,4 @@ def test_local_windows_match_the_redis_sliding_window() -> None:
     assert windows.hit("k", 2, 60_000, 60_000) == 0
     assert windows.hit("other", 2, 60_000, 200_000) == 0  # past max_keys: idle windows dropped
     assert windows.hit("k", 2, 60_000, 200_001) == 0
+
