@@ -18,7 +18,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -30,7 +30,9 @@ from hypothesis import HealthCheck, Phase, settings as hsettings
 from app.config import Secret, Settings
 from tests.conftest import Instance
 from tests.fuzz.oracle import Registry
-from tests.fuzz.wire import request
+from tests.fuzz.sockets import Actors, new_session, start_challenge
+from tests.fuzz.strategies import Pool, socket_args, socket_payloads
+from tests.fuzz.wire import KNOWN_EVENTS, RawSocket, request
 
 API_KEY = "fuzz-operator-key-0123456789"
 # The abuse limits are off here: the fuzz sends thousands of events and sessions from one address.
@@ -180,3 +182,25 @@ def keyed_server(fuzz_settings: Settings, registry: Registry, server: Server) ->
     yield from _start(fuzz_settings, registry, "keyed", ALLOW_GUEST_SESSIONS="0")
 
 
+@pytest.fixture
+async def actors(server: Server, http: aiohttp.ClientSession) -> AsyncIterator[Actors]:
+    """A player with live challenges and a spectator, connected to the fuzz server."""
+    guild = f"g{uuid.uuid4().hex[:8]}"
+    session = await new_session(http, server, guild=guild)
+    me = Actors(server, http, session["player"]["player_id"], guild, session["token"])
+    player = await me.connection("player")
+    await me.connection("spectator")
+    # The player's own challenges: three of 10 points, one with a minimum play time, one that
+    # lives 1 s; and another player's, which is never this player's to complete.
+    mine = [await start_challenge(player, me.player_id, action, me.registry)
+            for action in ("quick", "quick", "quick", "slow", "brief")]
+    other = await new_session(http, server)
+    other_conn = await RawSocket.open(http, server.url, {"token": other["token"]})
+    theirs = await start_challenge(other_conn, other["player"]["player_id"], "quick", me.registry)
+    await other_conn.close()
+    me.pool = Pool(tokens=[c.token for c in [*mine, theirs]], proofs=[c.proof for c in [*mine, theirs]],
+                   players=[me.player_id, other["player"]["player_id"]], guild=guild)
+    me.strategies = {event: socket_args(socket_payloads(event, me.pool)) for event in KNOWN_EVENTS}
+    yield me
+    for conn in me.conns.values():
+        await conn.close()
