@@ -19,12 +19,12 @@ from tests.fuzz.oracle import Challenge, socket_outcomes
 from tests.fuzz.strategies import (
     STATIC_POOL, Pool, socket_args, socket_payloads,
 )
-if TYPE_CHECKING:
-    from tests.fuzz.conftest import Server
-
 from tests.fuzz.wire import (
     KNOWN_EVENTS, MAX_PAYLOAD_BYTES, Closed, RawSocket, ack_outcome, dumps, is_int, request, show,
 )
+
+if TYPE_CHECKING:
+    from tests.fuzz.conftest import Server  # the conftest imports this module
 
 
 class Actors:
