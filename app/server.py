@@ -63,6 +63,7 @@ MONGO = web.AppKey("mongo", AsyncDatabase)
 REDIS = web.AppKey("redis", Redis)
 REBUILD = web.AppKey("rebuild", Callable[[], Awaitable[int]])
 FLUSH_LOOP = web.AppKey("flush_loop", FlushLoop)
+DRAIN = web.AppKey("drain", Drain)
 
 CLOSE_TIMEOUT_S = 2.0
 FLUSH_STOP_TIMEOUT_S = 5.0
@@ -142,7 +143,7 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     app[http.SERVICES] = services
     app[health.PROBES] = {"redis": redis.ping, "mongodb": repo.ping}
-    sockets.register(sio, services, metrics, app[health.DRAIN], app[http.PEERS], settings.trust_proxy)
+    sockets.register(sio, services, metrics, app[DRAIN], app[http.PEERS], settings.trust_proxy)
     app[REBUILD] = lambda: rebuild_boards(repo, boards, queue, suspensions)
     lease = FlushLease(redis, f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}", 2 * settings.flush_ms)
     flusher = Flusher(redis, queue, boards, lease, notifier, settings.top_n)
@@ -198,7 +199,7 @@ def create_app(settings: Settings) -> web.Application:
     app = web.Application(middlewares=[http_errors], client_max_size=settings.max_payload_bytes)
     app[http.SETTINGS] = settings
     metrics = app[health.METRICS] = Metrics()
-    drain = app[health.DRAIN] = Drain()
+    drain = app[DRAIN] = Drain()
     app[http.PEERS] = PeerLimits(settings.connections_per_ip, settings.sessions_per_ip_per_minute)
     app[http.LIMITED] = lambda limit: metrics.limited.labels(limit).inc()
     cors_origins = "*" if "*" in settings.cors_origins else list(settings.cors_origins)
@@ -258,7 +259,7 @@ async def _drain(app: web.Application) -> None:
     finish those in flight (their acks go out), then close every connection so clients
     reconnect, to another instance behind a balancer. Bounded by DRAIN_TIMEOUT_S; the
     last flush and the lease hand-over follow in the cleanup contexts."""
-    settings, drain, metrics = app[http.SETTINGS], app[health.DRAIN], app[health.METRICS]
+    settings, drain, metrics = app[http.SETTINGS], app[DRAIN], app[health.METRICS]
     metrics.draining.set(1)
     log.info("draining: %d events in flight, %d connections", drain.busy, len(app[SIO].eio.sockets))
     if not await drain.begin(settings.drain_timeout_s):

@@ -7,12 +7,10 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from app.drain import Drain
 from app.metrics import Metrics
 
 METRICS = web.AppKey("metrics", Metrics)
 PROBES = web.AppKey("probes", dict)
-DRAIN = web.AppKey("drain", Drain)
 
 PROBE_TIMEOUT_S = 2.0
 
@@ -30,15 +28,11 @@ async def _probe(check: Callable[[], Awaitable[object]]) -> bool:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    """503 naming each store that does not answer, and while this instance drains (so a
-    balancer sends new clients elsewhere)."""
+    """503 naming each store that does not answer."""
     probes: dict[str, Callable[[], Awaitable[object]]] = request.app[PROBES]
     results = await asyncio.gather(*(_probe(check) for check in probes.values()))
     checks = {name: ("ok" if ok else "down") for name, ok in zip(probes, results)}
     down = [name for name, ok in zip(probes, results) if not ok]
-    if request.app[DRAIN].draining:
-        checks["instance"] = "draining"
-        down.append("this instance (draining for shutdown)")
     if down:
         body = {"status": "unavailable", "checks": checks,
                 "error": {"code": "unavailable", "message": f"down: {', '.join(down)}"}}
