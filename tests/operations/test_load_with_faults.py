@@ -261,26 +261,24 @@ async def test_every_acknowledged_point_survives_redis_and_mongodb_restarts_unde
         warm_failures = await read_burst(http, board_urls + profile_urls)
         await asyncio.sleep(WARMUP_S - 1.0)
 
-        redis_stopping = now()
-        await asyncio.to_thread(redis_srv.stop)
-        redis_down = now()
-        await asyncio.sleep(REDIS_DOWN_S)
-        redis_back = now()
-        await asyncio.to_thread(redis_srv.start)
+        async def outage(server: RedisProcess | DocumentStoreProcess, down_s: float) -> tuple[float, ...]:
+            """Stop the server off the event loop (traffic goes on), start it again after down_s,
+            wait until both instances say they are ready; the times of stopping, down, back, ready."""
+            stopping = now()
+            await asyncio.to_thread(server.stop)
+            down = now()
+            await asyncio.sleep(down_s)
+            back = now()
+            await asyncio.to_thread(server.start)
+            await eventually(lambda: all_ready(http, nodes), timeout=10, interval=0.1)
+            return stopping, down, back, now()
+
         # Once both instances say they are ready again, reads succeed again.
-        await eventually(lambda: all_ready(http, nodes), timeout=10, interval=0.1)
-        redis_ready = now()
+        redis_stopping, redis_down, redis_back, redis_ready = await outage(redis_srv, REDIS_DOWN_S)
         redis_burst_failures = await read_burst(http, board_urls)
         await asyncio.sleep(max(0.0, BETWEEN_S - (now() - redis_back)))
 
-        mongo_stopping = now()
-        await asyncio.to_thread(store.stop)
-        mongo_down = now()
-        await asyncio.sleep(MONGO_DOWN_S)
-        mongo_back = now()
-        await asyncio.to_thread(store.start)
-        await eventually(lambda: all_ready(http, nodes), timeout=10, interval=0.1)
-        mongo_ready = now()
+        mongo_stopping, mongo_down, mongo_back, mongo_ready = await outage(store, MONGO_DOWN_S)
         mongo_burst_failures = await read_burst(http, profile_urls)
         await asyncio.sleep(max(0.0, TAIL_S - (now() - mongo_back)))
         traffic_stop.set()
