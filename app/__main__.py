@@ -6,15 +6,16 @@ import argparse
 import asyncio
 import gc
 import logging
+import signal
 import sys
 
 from aiohttp import web
 
 from app import logs
 from app.config import ConfigError, Settings
-from app.server import REBUILD, create_app
+from app.server import REBUILD, create_app, drain_then_close
 
-HTTP_SHUTDOWN_TIMEOUT_S = 2.0
+HTTP_SHUTDOWN_TIMEOUT_S = 2.0  # by then every socket is closed: what is left are plain HTTP requests
 
 
 async def rebuild(settings: Settings) -> int:
@@ -44,14 +45,34 @@ def main(argv: list[str] | None = None) -> int:
             print("REDIS_URL is unset: the in-process stand-in is rebuilt by the server at startup", file=sys.stderr)
             return 2
         return asyncio.run(rebuild(settings))
-    app = create_app(settings)
-    app.on_startup.append(_tune_gc)
-    # SIGTERM and SIGINT: aiohttp stops listening, then the drain runs (app/server.py). By then every
-    # socket is closed; shutdown_timeout bounds what is left of plain HTTP requests.
-    web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None,
-                shutdown_timeout=HTTP_SHUTDOWN_TIMEOUT_S)
+    asyncio.run(serve(settings))
     logging.getLogger("app").info("stopped")
     return 0
+
+
+async def serve(settings: Settings) -> None:
+    """Serve until SIGTERM or SIGINT; then stop listening and drain before aiohttp's own shutdown.
+
+    aiohttp's shutdown stops reading open connections as well, so an event sent during the
+    drain would get no answer; draining first, it is answered `unavailable` and the client
+    retries elsewhere. The cleanup contexts then flush, give up the lease and close the stores.
+    """
+    app = create_app(settings)
+    app.on_startup.append(_tune_gc)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=HTTP_SHUTDOWN_TIMEOUT_S)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, settings.host, settings.port)
+        await site.start()
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stopping.set)
+        await stopping.wait()
+        await site.stop()
+        await drain_then_close(app)
+    finally:
+        await runner.cleanup()
 
 
 async def _tune_gc(app: web.Application) -> None:

@@ -26,6 +26,11 @@ class Drain:
     def busy(self) -> int:
         return self._busy
 
+    async def serving(self) -> None:
+        """A readiness probe: fails while draining."""
+        if self.draining:
+            raise RuntimeError("draining for shutdown")
+
     def refuse_new_work(self) -> None:
         """Raise `unavailable` once draining: the client retries on another instance."""
         if self.draining:

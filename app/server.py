@@ -142,7 +142,8 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
         watch=WatchPolicy(settings.regions),
     )
     app[http.SERVICES] = services
-    app[health.PROBES] = {"redis": redis.ping, "mongodb": repo.ping}
+    # "instance" is down while it drains, so that a balancer's keep-alive probe stops sending clients here.
+    app[health.PROBES] = {"redis": redis.ping, "mongodb": repo.ping, "instance": app[DRAIN].serving}
     sockets.register(sio, services, metrics, app[DRAIN], app[http.PEERS], settings.trust_proxy)
     app[REBUILD] = lambda: rebuild_boards(repo, boards, queue, suspensions)
     lease = FlushLease(redis, f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}", 2 * settings.flush_ms)
@@ -226,7 +227,7 @@ def create_app(settings: Settings) -> web.Application:
     app[SIO] = sio
     metrics.sample_transports(lambda: _transports(sio))
 
-    app.on_shutdown.append(_drain)
+    app.on_shutdown.append(drain_then_close)
     app.cleanup_ctx.append(mongo_ctx)
     app.cleanup_ctx.append(redis_ctx)
     app.cleanup_ctx.append(fanout_ctx)
@@ -254,12 +255,15 @@ def _transports(sio: socketio.AsyncServer) -> dict[str, float]:
     return counts
 
 
-async def _drain(app: web.Application) -> None:
-    """SIGTERM/SIGINT, after aiohttp stopped accepting connections: refuse new events,
-    finish those in flight (their acks go out), then close every connection so clients
-    reconnect, to another instance behind a balancer. Bounded by DRAIN_TIMEOUT_S; the
-    last flush and the lease hand-over follow in the cleanup contexts."""
+async def drain_then_close(app: web.Application) -> None:
+    """After the listener closed: refuse new events (`unavailable`), finish those in flight
+    (their acks go out), then close every connection so clients reconnect, to another
+    instance behind a balancer. Bounded by DRAIN_TIMEOUT_S; the last flush and the lease
+    hand-over follow in the cleanup contexts. `python -m app` runs it on SIGTERM/SIGINT
+    before aiohttp's shutdown; as an on_shutdown hook it covers every other way of stopping."""
     settings, drain, metrics = app[http.SETTINGS], app[DRAIN], app[health.METRICS]
+    if drain.draining:
+        return
     metrics.draining.set(1)
     log.info("draining: %d events in flight, %d connections", drain.busy, len(app[SIO].eio.sockets))
     if not await drain.begin(settings.drain_timeout_s):

@@ -121,6 +121,8 @@ def register(sio: SocketServer, services: Services, metrics: Metrics, drain: Dra
                 player = services.signer.read_session(token)
             except ProtocolError as exc:
                 raise Refused(exc.code) from None
+        if drain.draining:
+            raise Refused("unavailable")
         request = environ.get("aiohttp.request")
         ip = client_ip(request.remote if request else None, environ.get("HTTP_X_FORWARDED_FOR"), trust_proxy)
         if not peers.open_connection(ip):

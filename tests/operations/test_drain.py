@@ -46,6 +46,7 @@ async def test_sigterm_finishes_in_flight_completions_flushes_and_hands_over(tmp
     b = None
     clients: list[Client] = []
     watchers: list[Watcher] = []
+    kept_alive = None
     try:
         await a.ready()
         watchers = [await Watcher.start(a.url, t, ["region:eu"]) for t in ("websocket", "polling")]
@@ -54,6 +55,9 @@ async def test_sigterm_finishes_in_flight_completions_flushes_and_hands_over(tmp
         for _, c in players:
             assert (await c.play("quick"))[1]["ok"]
         await eventually(lambda: _assert_holder(lb, True), timeout=10)
+        kept_alive = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1))
+        async with kept_alive.get(f"{a.url}/readyz") as resp:
+            assert resp.status == 200
         pending = [await challenge(c) for c in clients]
 
         # Completions in flight: the store is paused, so each waits inside the instance.
@@ -66,8 +70,8 @@ async def test_sigterm_finishes_in_flight_completions_flushes_and_hands_over(tmp
         a.proc.send_signal(signal.SIGTERM)
         await asyncio.sleep(1.0)
 
-        # Draining: no new connections. (aiohttp reads nothing more from open ones either: an event
-        # sent now is answered by the disconnect, and retried by the client after it reconnects.)
+        # Draining: no new connections; on open ones, new work is refused so that the client
+        # retries elsewhere, and readiness fails (for a balancer probing over a kept-alive connection).
         async with aiohttp.ClientSession() as fresh:  # a new connection, not a kept-alive one
             try:
                 async with fresh.get(f"{a.url}/healthz", timeout=aiohttp.ClientTimeout(total=3)) as resp:
@@ -75,6 +79,10 @@ async def test_sigterm_finishes_in_flight_completions_flushes_and_hands_over(tmp
             except aiohttp.ClientConnectorError:
                 pass
         assert all(c.sio.connected for c in clients)  # held open until their completions are answered
+        refused = await clients[0].call("action:start", {"action": "quick"})
+        assert refused["ok"] is False and refused["error"]["code"] == "unavailable", refused
+        async with kept_alive.get(f"{a.url}/readyz") as resp:
+            assert resp.status == 503 and (await resp.json())["checks"]["instance"] == "down"
 
         store.proc.send_signal(signal.SIGCONT)
         replies = await asyncio.gather(*acks)
@@ -115,6 +123,8 @@ async def test_sigterm_finishes_in_flight_completions_flushes_and_hands_over(tmp
                 await c.sio.disconnect()
         for w in watchers:
             w.proc.kill()
+        if kept_alive:
+            await kept_alive.close()
         if store.proc and store.proc.poll() is None:
             os.kill(store.proc.pid, signal.SIGCONT)
         a.stop()
