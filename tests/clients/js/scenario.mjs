@@ -1,4 +1,4 @@
-// An outside JS client, written only from /work/shared/PROTOCOL.md, on the real socket.io-client.
+// An outside JS client, written only from shared/PROTOCOL.md (the public contract), on the real socket.io-client.
 //
 //   node tests/clients/js/scenario.mjs '<json config>'
 //
