@@ -202,7 +202,6 @@ def create_app(settings: Settings) -> web.Application:
     metrics = app[health.METRICS] = Metrics()
     drain = app[DRAIN] = Drain()
     app[http.PEERS] = PeerLimits(settings.connections_per_ip, settings.sessions_per_ip_per_minute)
-    app[http.LIMITED] = lambda limit: metrics.limited.labels(limit).inc()
     cors_origins = "*" if "*" in settings.cors_origins else list(settings.cors_origins)
     manager = None
     if settings.redis_url:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
 
 from aiohttp import web
 
 from app.abuse.peers import PeerLimits, client_ip
 from app.config import Settings
 from app.errors import ProtocolError
+from app.handlers.health import METRICS
 from app.handlers.replies import json_body
 from app.rooms.names import parse_board
 from app.schemas import LeaderboardQuerySchema, SessionSchema, SuspensionSchema
@@ -18,7 +18,6 @@ from app.services import Services
 SERVICES = web.AppKey("services", Services)
 SETTINGS = web.AppKey("settings", Settings)
 PEERS = web.AppKey("peers", PeerLimits)
-LIMITED = web.AppKey("limited", Callable[[str], None])
 
 
 def _has_api_key(request: web.Request, settings: Settings) -> bool:
@@ -44,7 +43,7 @@ async def create_session(request: web.Request) -> web.Response:
         ip = client_ip(request.remote, request.headers.get("X-Forwarded-For"), settings.trust_proxy)
         wait_ms = request.app[PEERS].session_wait_ms(ip)
         if wait_ms:
-            request.app[LIMITED]("sessions_per_ip")
+            request.app[METRICS].limited.labels("sessions_per_ip").inc()
             raise ProtocolError("rate_limited", "too many sessions from this address", retry_after_ms=wait_ms)
     req = SessionSchema(settings.regions).load(await json_body(request))
     session = await request.app[SERVICES].players.create_session(**req)
