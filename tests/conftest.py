@@ -154,22 +154,29 @@ def actions_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture
-def settings(tmp_path: Path, redis_proc: RedisProcess, mongo_proc: DocumentStoreProcess, actions_file: Path) -> Settings:
-    """Settings for one test: its own database, a flushed Redis, the test catalogue."""
+def stack_settings(redis_proc: RedisProcess, mongo_proc: DocumentStoreProcess, actions_file: Path, data_dir: Path,
+                   db_prefix: str = "t") -> Settings:
+    """Settings on the tests' own stores: a database of its own, a flushed Redis, the test
+    catalogue, no abuse limits."""
     redis.Redis.from_url(redis_proc.url).flushall()
     return Settings(
         secret_key=Secret("test-secret-key-0123456789"),
         port=0,
         mongodb_url=mongo_proc.url,
-        mongodb_db=f"t_{uuid.uuid4().hex[:12]}",
+        mongodb_db=f"{db_prefix}_{uuid.uuid4().hex[:12]}",
         redis_url=redis_proc.url,
         allow_guest_sessions=True,
         actions_file=actions_file,
-        data_dir=tmp_path,
+        data_dir=data_dir,
         flush_ms=200,
         **NO_ABUSE_LIMITS,
     )
+
+
+@pytest.fixture
+def settings(tmp_path: Path, redis_proc: RedisProcess, mongo_proc: DocumentStoreProcess, actions_file: Path) -> Settings:
+    """Settings for one test (stack_settings)."""
+    return stack_settings(redis_proc, mongo_proc, actions_file, tmp_path)
 
 
 class Instance:

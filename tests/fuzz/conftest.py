@@ -24,20 +24,16 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-import redis
 from hypothesis import HealthCheck, Phase, settings as hsettings
 
-from app.config import Secret, Settings
-from tests.conftest import Instance
+from app.config import Settings
+from tests.conftest import Instance, stack_settings
 from tests.fuzz.oracle import Registry
 from tests.fuzz.sockets import Actors, new_session, start_challenge
 from tests.fuzz.strategies import Pool, socket_args, socket_payloads
 from tests.fuzz.wire import KNOWN_EVENTS, RawSocket, request
 
 API_KEY = "fuzz-operator-key-0123456789"
-# The abuse limits are off here: the fuzz sends thousands of events and sessions from one address.
-LIMITS_OFF = {"SOCKET_EVENTS_PER_S": "100000", "SOCKET_EVENT_BURST": "100000", "CONNECTIONS_PER_IP": "0",
-              "SESSIONS_PER_IP_PER_MINUTE": "0"}
 
 SCALE = float(os.environ.get("FUZZ_SCALE", "1") or 1)
 RANDOM = os.environ.get("FUZZ_RANDOM", "") not in ("", "0")
@@ -120,17 +116,7 @@ def wait_ready(instance: Instance, timeout: float = 60.0) -> None:
 
 @pytest.fixture(scope="package")
 def fuzz_settings(redis_proc, mongo_proc, actions_file, tmp_path_factory) -> Settings:
-    redis.Redis.from_url(redis_proc.url).flushall()
-    return Settings(
-        secret_key=Secret("fuzz-secret-key-0123456789"),
-        port=0,
-        mongodb_url=mongo_proc.url,
-        mongodb_db=f"fuzz_{uuid.uuid4().hex[:12]}",
-        redis_url=redis_proc.url,
-        actions_file=actions_file,
-        data_dir=tmp_path_factory.mktemp("fuzz"),
-        flush_ms=200,
-    )
+    return stack_settings(redis_proc, mongo_proc, actions_file, tmp_path_factory.mktemp("fuzz"), db_prefix="fuzz")
 
 
 @pytest.fixture(scope="package")
@@ -143,7 +129,7 @@ STARTED: list[Server] = []
 
 def _start(settings: Settings, registry: Registry, name: str, **env: str) -> Iterator[Server]:
     log_path = settings.data_dir / f"{name}.log"
-    instance = Instance(settings, log_path=log_path, API_KEY=API_KEY, **LIMITS_OFF, **env)
+    instance = Instance(settings, log_path=log_path, API_KEY=API_KEY, **env)  # no abuse limits (stack_settings)
     server = Server(instance, registry, log_path)
     STARTED.append(server)
     try:
