@@ -54,8 +54,8 @@ class ActionService:
             raise ProtocolError("unknown_action", f"no action named {action!r} in the catalogue")
         now = now_ms()
         action_id = new_action_id()
-        # Both keep answering while Redis is away: challenges go on being issued.
-        await self._suspensions.refuse_if_suspended(player.player_id, fail_open=True)
+        # Both keep answering while Redis is away (fail open, limits counted locally).
+        await self._suspensions.refuse_if_suspended(player.player_id)
         wait_ms = await self._limiter.hit(f"start:{player.player_id}:{action}", rule.per_minute, 60_000, now, action_id)
         if wait_ms:
             log.info("action refused: rate_limited", extra={"player_id": player.player_id, "code": "rate_limited"})
@@ -111,7 +111,7 @@ class ActionService:
             raise ProtocolError("proof_invalid", f"proof does not give {challenge.difficulty} leading zero bits")
         if refusal is not None:
             return {**stored, "duplicate": True}
-        await self._suspensions.refuse_if_suspended(player.player_id, fail_open=True)
+        await self._suspensions.refuse_if_suspended(player.player_id)
         return await self._credit(player, challenge, now)
 
     async def _credit(self, player: SessionClaims, challenge: Challenge, now: int) -> dict:

@@ -26,17 +26,15 @@ class Suspensions:
         else:
             await self._redis.srem(_KEY, player_id)
 
-    async def refuse_if_suspended(self, player_id: str, fail_open: bool = False) -> None:
-        """Raise `suspended`. With fail_open, a Redis outage lets the player through:
-        a completion is still credited in MongoDB when Redis is down."""
-        if fail_open and not self._breaker.ready():
+    async def refuse_if_suspended(self, player_id: str) -> None:
+        """Raise `suspended`. Fails open: while Redis is away the player goes through, so
+        challenges are still issued and completions credited in MongoDB."""
+        if not self._breaker.ready():
             return
         try:
             suspended = await self._redis.sismember(_KEY, player_id)
         except (RedisError, OSError):
             self._breaker.trip()
-            if not fail_open:
-                raise
             log.warning("suspension check skipped: Redis unavailable", extra={"player_id": player_id})
             return
         if suspended:
