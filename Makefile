@@ -1,5 +1,6 @@
 # make run   - start one server on the embedded defaults (installs what it needs first)
 # make test  - the whole suite (installs what it needs first)
+# make lint  - ruff and mypy over app, tests and bench (settings in pyproject.toml)
 # make bench - the benchmarks under bench/
 
 PYTHON ?= python3
@@ -7,7 +8,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup system-packages run test bench clean
+.PHONY: setup system-packages run test lint bench clean
 
 setup: system-packages $(VENV)/.installed node_modules/.installed
 
@@ -40,8 +41,12 @@ run: setup
 test: setup
 	$(BIN)/python -m pytest
 
+# Both run, so that one pass shows every finding; it fails if either found something.
+lint: setup
+	@status=0; $(BIN)/ruff check . || status=1; $(BIN)/mypy || status=1; exit $$status
+
 bench: setup
 	$(BIN)/python bench/completions.py
 
 clean:
-	rm -rf $(VENV) node_modules .pytest_cache .hypothesis
+	rm -rf $(VENV) node_modules .pytest_cache .hypothesis .mypy_cache .ruff_cache

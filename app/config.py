@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import secrets
+import tempfile
 from collections.abc import Mapping
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -72,32 +75,77 @@ def _list(raw: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in raw.split(",") if part.strip())
 
 
-def _secret_key(env: Mapping[str, str], data_dir: Path) -> Secret:
-    """SECRET_KEY, or one generated on first start and kept so tokens survive a restart."""
+MIN_KEY_CHARS = 16
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _secret_keys(env: Mapping[str, str], data_dir: Path) -> Secret | tuple[Secret, ...]:
+    """SECRET_KEY (several, comma-separated: the first signs, every one verifies), or one
+    generated on first start and kept so tokens survive a restart."""
     raw = env.get("SECRET_KEY", "")
     if raw:
-        if len(raw) < 16:
-            raise ConfigError("SECRET_KEY must be at least 16 characters")
-        return Secret(raw)
+        keys = _list(raw)
+        if not keys or any(len(key) < MIN_KEY_CHARS for key in keys):
+            raise ConfigError(f"SECRET_KEY: every comma-separated key must be at least {MIN_KEY_CHARS} characters")
+        return Secret(keys[0]) if len(keys) == 1 else tuple(Secret(key) for key in keys)
+    if env.get("REDIS_URL"):
+        # Each instance would generate its own key and refuse the tokens of every other.
+        raise ConfigError("SECRET_KEY must be set when REDIS_URL is: instances sharing Redis must share the key "
+                          "that signs their tokens")
+    return _generated_key(data_dir)
+
+
+def _generated_key(data_dir: Path) -> Secret:
     path = data_dir / "secret_key"
     data_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        # Created private and exclusive: two instances starting together keep one key.
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        pass
-    else:
-        with os.fdopen(fd, "w") as out:
-            out.write(secrets.token_urlsafe(48))
+    if not path.exists():
+        # Written whole to a private temporary file, then linked into place: the link fails if
+        # another instance starting at the same moment got there first, and nobody ever reads
+        # a file that is created but not yet written.
+        fd, tmp = tempfile.mkstemp(dir=data_dir, prefix=".secret_key.")
+        try:
+            with os.fdopen(fd, "w") as out:
+                out.write(secrets.token_urlsafe(48))
+            with suppress(FileExistsError):
+                os.link(tmp, path)
+        finally:
+            os.unlink(tmp)
     kept = path.read_text().strip()
-    if len(kept) < 16:
+    if len(kept) < MIN_KEY_CHARS:
         raise ConfigError(f"{path} holds no usable key: delete it to generate a new one, or set SECRET_KEY")
     return Secret(kept)
 
 
+def _api_key(env: Mapping[str, str]) -> Secret | None:
+    raw = env.get("API_KEY") or None
+    if raw is None:
+        return None
+    if len(raw) < MIN_KEY_CHARS:
+        raise ConfigError(f"API_KEY must be at least {MIN_KEY_CHARS} characters")
+    return Secret(raw)
+
+
+def _networks(raw: str, name: str) -> tuple[Network, ...]:
+    out = []
+    for part in _list(raw):
+        try:
+            out.append(ipaddress.ip_network(part, strict=False))
+        except ValueError:
+            raise ConfigError(f"{name}: {part!r} is not an IP address or CIDR") from None
+    return tuple(out)
+
+
+def _trusted_proxies(env: Mapping[str, str]) -> tuple[Network, ...]:
+    if _flag(env.get("TRUST_PROXY", "0"), "TRUST_PROXY"):
+        # It took the client's own X-Forwarded-For from anyone; keeping it would keep the hole.
+        raise ConfigError("TRUST_PROXY was removed: set TRUSTED_PROXIES to the addresses of your reverse proxies")
+    return _networks(env.get("TRUSTED_PROXIES", ""), "TRUSTED_PROXIES")
+
+
 @dataclass(frozen=True)
 class Settings:
-    secret_key: Secret
+    secret_key: Secret | tuple[Secret, ...]
     host: str = "127.0.0.1"
     port: int = 8080
     mongodb_url: str | None = None
@@ -121,10 +169,20 @@ class Settings:
     socket_event_burst: int = 40
     connections_per_ip: int = 200
     sessions_per_ip_per_minute: int = 60
-    trust_proxy: bool = False
+    connect_timeout_s: int = 10
+    http_reads_per_ip_per_s: int = 20
+    http_read_burst: int = 100
+    trusted_proxies: tuple[Network, ...] = ()
+    reconcile_interval_s: int = 10
+
+    @property
+    def secret_keys(self) -> tuple[str, ...]:
+        """Every key, the signing one first."""
+        keys = self.secret_key if isinstance(self.secret_key, tuple) else (self.secret_key,)
+        return tuple(str(key) for key in keys)
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] = os.environ) -> "Settings":
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
         data_dir = Path(env.get("DATA_DIR", "") or "var")
         mongodb_url = env.get("MONGODB_URL") or None
         guest_raw = env.get("ALLOW_GUEST_SESSIONS")
@@ -137,15 +195,14 @@ class Settings:
         actions_file = env.get("ACTIONS_FILE") or None
         if actions_file and not Path(actions_file).is_file():
             raise ConfigError(f"ACTIONS_FILE {actions_file!r} is not a readable file")
-        api_key = env.get("API_KEY") or None
         return cls(
-            secret_key=_secret_key(env, data_dir),
+            secret_key=_secret_keys(env, data_dir),
             host=env.get("HOST", "") or "127.0.0.1",
             port=_int(env, "PORT", 8080, 0, 65535),
             mongodb_url=mongodb_url,
             mongodb_db=env.get("MONGODB_DB", "") or "game",
             redis_url=env.get("REDIS_URL") or None,
-            api_key=Secret(api_key) if api_key else None,
+            api_key=_api_key(env),
             allow_guest_sessions=allow_guests,
             cors_origins=origins,
             regions=regions,
@@ -162,5 +219,9 @@ class Settings:
             socket_event_burst=_int(env, "SOCKET_EVENT_BURST", 40, 1, 1_000_000),
             connections_per_ip=_int(env, "CONNECTIONS_PER_IP", 200, 0, 1_000_000),
             sessions_per_ip_per_minute=_int(env, "SESSIONS_PER_IP_PER_MINUTE", 60, 0, 1_000_000),
-            trust_proxy=_flag(env.get("TRUST_PROXY", "0"), "TRUST_PROXY"),
+            connect_timeout_s=_int(env, "CONNECT_TIMEOUT_S", 10, 1, 3600),
+            http_reads_per_ip_per_s=_int(env, "HTTP_READS_PER_IP_PER_S", 20, 0, 1_000_000),
+            http_read_burst=_int(env, "HTTP_READ_BURST", 100, 1, 1_000_000),
+            trusted_proxies=_trusted_proxies(env),
+            reconcile_interval_s=_int(env, "RECONCILE_INTERVAL_S", 10, 1, 50),
         )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -43,5 +42,5 @@ def outage_as_unavailable(what: str) -> Iterator[None]:
     """A store that times out or refuses becomes `unavailable`, never a 5xx or a hung ack."""
     try:
         yield
-    except (PyMongoError, RedisError, OSError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, PyMongoError, RedisError, OSError) as exc:
         raise ProtocolError("unavailable", f"{what} is unavailable; retry later") from exc

@@ -47,8 +47,8 @@ class Metrics:
             ["stage", "reason"], registry=r,
         )
         self.limited = Counter(
-            "scoreboard_limited_total", "Events, connections and sessions refused by the abuse limits, by limit",
-            ["limit"], registry=r,
+            "scoreboard_limited_total",
+            "Events, connections, sessions and HTTP reads refused by the abuse limits, by limit", ["limit"], registry=r,
         )
         self.flush_seconds = Histogram(
             "scoreboard_flush_seconds", "Time of one leaderboard flush (apply, diff, emit)", registry=r,
@@ -63,6 +63,9 @@ class Metrics:
                                    "Standings this instance holds in memory while Redis refuses appends", registry=r)
         self.lease_held = Gauge("scoreboard_flush_lease_held", "1 on the instance that holds the flush lease",
                                 registry=r)
+        self.reconciled = Counter("scoreboard_credits_reconciled_total",
+                                  "Half-done credits this instance's reconciler finished (or found refused)",
+                                  ["outcome"], registry=r)
         self.draining = Gauge("scoreboard_draining", "1 while this instance drains for shutdown", registry=r)
 
     def sample_transports(self, sample: Callable[[], dict[str, float]]) -> None:

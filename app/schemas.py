@@ -51,6 +51,8 @@ class SessionSchema(Strict):
     name = StrictString(required=True, validate=[validate.Length(1, 32), _printable])
     region = StrictString(required=True, validate=validate.Length(1, 16))
     guild = StrictString(load_default=None, allow_none=True, validate=_ID)
+    # (v1.1) A returning guest's proof that the player is its own (null: none); ignored with the API key.
+    guest_key = StrictString(allow_none=True, validate=validate.Length(1, 128))
 
     def __init__(self, regions: tuple[str, ...], **kwargs) -> None:
         super().__init__(**kwargs)

@@ -14,6 +14,7 @@ import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import suppress
 from pathlib import Path
+from urllib.parse import unquote
 
 import aiohttp_cors
 import socketio
@@ -22,11 +23,11 @@ from pymongo.asynchronous.database import AsyncDatabase
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
+from redis.exceptions import ConnectionError as RedisConnectionError, RedisError
 
 from app.abuse.events import EventGuard
 from app.abuse.peers import PeerLimits
+from app.abuse.reads import ReadLimits
 from app.actions.catalogue import Catalogue, read_catalogue_file
 from app.actions.service import ActionService
 from app.anticheat.limits import RateLimiter
@@ -49,10 +50,13 @@ from app.leaderboard.reads import LeaderboardReads
 from app.leaderboard.rebuild import rebuild_boards
 from app.leaderboard.updates import BoardUpdates
 from app.metrics import Metrics
+from app.players.revocations import Revocations
 from app.players.service import PlayerService
+from app.players.store import PlayerStore
 from app.rooms.watching import WatchPolicy
 from app.scores.achievements import AchievementBook
 from app.scores.batching import BatchedCredits
+from app.scores.reconciler import Reconciler
 from app.scores.repository import ScoreRepository, open_database
 from app.services import Services
 
@@ -61,9 +65,10 @@ log = logging.getLogger(__name__)
 SIO = web.AppKey("sio", socketio.AsyncServer)
 MONGO = web.AppKey("mongo", AsyncDatabase)
 REDIS = web.AppKey("redis", Redis)
-REBUILD = web.AppKey("rebuild", Callable[[], Awaitable[int]])
+REBUILD: web.AppKey[Callable[[], Awaitable[int]]] = web.AppKey("rebuild")
 FLUSH_LOOP = web.AppKey("flush_loop", FlushLoop)
 DRAIN = web.AppKey("drain", Drain)
+RECONCILER = web.AppKey("reconciler", Reconciler)
 
 CLOSE_TIMEOUT_S = 2.0
 FLUSH_STOP_TIMEOUT_S = 5.0
@@ -80,7 +85,8 @@ async def mongo_ctx(app: web.Application) -> AsyncIterator[None]:
     if url is None:
         embedded = EmbeddedDocumentStore(settings.data_dir / "documents")
         url = await embedded.start()
-        log.info("MongoDB: embedded document store (SecantusDB) under %s", embedded.storage, extra={"backend": "embedded"})
+        log.info("MongoDB: embedded document store (SecantusDB) under %s", embedded.storage,
+                 extra={"backend": "embedded"})
     else:
         log.info("MongoDB: %s", _redact(url), extra={"backend": "mongodb"})
     client, db = open_database(url, settings.mongodb_db, settings.store_timeout_ms)
@@ -122,7 +128,7 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     raw = read_catalogue_file(settings.actions_file)
     catalogue = Catalogue.from_dict(raw["actions"])
     book = AchievementBook.load(raw.get("achievements") or {})
-    signer = TokenSigner(str(settings.secret_key), settings.session_ttl_s)
+    signer = TokenSigner(settings.secret_keys, settings.session_ttl_s)
     repo = ScoreRepository(db)
     boards = BoardStore(redis)
     notifier = SocketNotifier(sio)
@@ -131,12 +137,18 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     queue = DeltaQueue(redis, breaker)
     updates = BoardUpdates(boards, queue, notifier, breaker)
     suspensions = Suspensions(redis, breaker)
-    writes = BatchedCredits(repo)
+    writes = BatchedCredits(repo, max_wait_s=settings.store_timeout_ms / 1000)
+    players_store = PlayerStore(db)
+    # Polled about once a second; closes this instance's connections of a player once revoked.
+    revocations = Revocations(redis, players_store, settings.session_ttl_s, breaker=breaker,
+                              on_revoked=lambda pid, before: sockets.close_revoked(sio, pid, before))
     services = Services(
         signer=signer,
         catalogue=catalogue,
-        actions=ActionService(catalogue, signer, RateLimiter(redis, breaker), repo, book, updates, suspensions, writes),
-        players=PlayerService(repo, boards, signer, book, suspensions),
+        actions=ActionService(catalogue=catalogue, signer=signer, limiter=RateLimiter(redis, breaker), repo=repo,
+                              book=book, updates=updates, suspensions=suspensions, writes=writes),
+        players=PlayerService(store=players_store, repo=repo, boards=boards, queue=queue, signer=signer, book=book,
+                              suspensions=suspensions, revocations=revocations),
         reads=LeaderboardReads(boards),
         feed=feed,
         watch=WatchPolicy(settings.regions),
@@ -144,7 +156,7 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     app[http.SERVICES] = services
     # "instance" is down while it drains, so that a balancer's keep-alive probe stops sending clients here.
     app[health.PROBES] = {"redis": redis.ping, "mongodb": repo.ping, "instance": app[DRAIN].serving}
-    sockets.register(sio, services, metrics, app[DRAIN], app[http.PEERS], settings.trust_proxy)
+    sockets.register(sio, services, metrics, app[DRAIN])
     app[REBUILD] = lambda: rebuild_boards(repo, boards, queue, suspensions)
     lease = FlushLease(redis, f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}", 2 * settings.flush_ms)
     flusher = Flusher(redis, queue, boards, lease, notifier, settings.top_n)
@@ -157,9 +169,26 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
         await queue.ensure_group()
     except (RedisError, OSError):
         log.warning("Redis unavailable at startup; the flusher retries", exc_info=True)
+    app[RECONCILER] = Reconciler(
+        repo=repo, finish=services.actions.finish_pending, interval_s=settings.reconcile_interval_s,
+        # Past two store timeouts a live attempt has finished or failed: what is pending then is left over.
+        grace_ms=2 * settings.store_timeout_ms,
+        on_finished=lambda outcome: metrics.reconciled.labels(outcome).inc(),
+    )
     writes.start()
+    revocations.start()
     yield
+    await revocations.stop()
     await writes.stop()
+
+
+async def reconciler_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Finishes half-done credits on every instance (app/scores/reconciler.py)."""
+    task = asyncio.create_task(app[RECONCILER].run(), name="reconciler")
+    yield
+    task.cancel()
+    with suppress(asyncio.CancelledError):
+        await task
 
 
 async def flusher_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -189,11 +218,28 @@ async def fanout_ctx(app: web.Application) -> AsyncIterator[None]:
         await manager.close()
 
 
+# A query parameter whose name holds one of these is a credential (password=, authPassword=,
+# sentinel_password=, a token, an API key, MongoDB's authMechanismProperties with an AWS session token).
+_SECRET_PARAMS = ("pass", "secret", "token", "key", "credential", "mechanismproperties")
+
+
 def _redact(url: str) -> str:
+    """`url` for a log line: its userinfo, and the value of every query parameter that names a
+    credential, replaced by ****."""
     scheme, sep, rest = url.partition("://")
-    if "@" in rest:
-        rest = "****@" + rest.split("@", 1)[1]
-    return scheme + sep + rest
+    head, qmark, query = rest.partition("?")
+    if "@" in head:
+        # Up to the last "@": an unescaped "@" or "/" in the password stays hidden.
+        head = "****@" + head.rsplit("@", 1)[1]
+    if query:
+        params = []
+        for param in query.split("&"):
+            name, eq, _value = param.partition("=")
+            if eq and any(part in unquote(name).lower() for part in _SECRET_PARAMS):
+                param = f"{name}=****"
+            params.append(param)
+        query = "&".join(params)
+    return scheme + sep + head + qmark + query
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -202,6 +248,7 @@ def create_app(settings: Settings) -> web.Application:
     metrics = app[health.METRICS] = Metrics()
     drain = app[DRAIN] = Drain()
     app[http.PEERS] = PeerLimits(settings.connections_per_ip, settings.sessions_per_ip_per_minute)
+    app[http.READS] = ReadLimits(settings.http_reads_per_ip_per_s, settings.http_read_burst)
     cors_origins = "*" if "*" in settings.cors_origins else list(settings.cors_origins)
     manager = None
     if settings.redis_url:
@@ -213,14 +260,21 @@ def create_app(settings: Settings) -> web.Application:
         async_mode="aiohttp",
         client_manager=manager,
         cors_allowed_origins=cors_origins,
+        # No client sends credentials (the token travels in `auth`), and "true" answered to any
+        # origin would let every site make credentialed requests.
+        cors_credentials=False,
         max_http_buffer_size=settings.max_payload_bytes,
         guard=EventGuard(settings.socket_events_per_s, settings.socket_event_burst),
         drain=drain,
         metrics=metrics,
+        peers=app[http.PEERS],
+        trusted_proxies=settings.trusted_proxies,
+        connect_timeout_s=settings.connect_timeout_s,
         # Named loggers, not python-socketio's default: its own stderr handler bypasses the JSON log lines.
         logger=logging.getLogger("socketio"),
         engineio_logger=logging.getLogger("engineio"),
         json=sockets.PacketJson,
+        serializer=sockets.JsonPacket,  # JSON packets only (PROTOCOL.md 1): see JsonPacket
     )
     sio.attach(app)
     app[SIO] = sio
@@ -231,6 +285,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(redis_ctx)
     app.cleanup_ctx.append(fanout_ctx)
     app.cleanup_ctx.append(services_ctx)
+    app.cleanup_ctx.append(reconciler_ctx)
     app.cleanup_ctx.append(flusher_ctx)
 
     health.add_routes(app)
@@ -278,7 +333,7 @@ async def _close_all_sockets(sio: socketio.AsyncServer) -> None:
     if sio.eio.sockets:
         try:
             await asyncio.wait_for(sio.eio.disconnect(), CLOSE_TIMEOUT_S)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             # A polling client with no request pending cannot be told; drop it.
             for eio_socket in list(sio.eio.sockets.values()):
                 await eio_socket.close(wait=False, abort=True)
@@ -291,10 +346,20 @@ async def _index(request: web.Request) -> web.FileResponse:
 
 async def _static(request: web.Request) -> web.FileResponse:
     """Files under static/, and nothing else; a missing one is the protocol's not_found."""
-    path = (STATIC_DIR / request.match_info["path"]).resolve()
-    if not path.is_relative_to(STATIC_DIR) or not path.is_file():
+    path = _static_file(request.match_info["path"])
+    if path is None:
         raise ProtocolError("not_found", "no such file")
     return web.FileResponse(path)
+
+
+def _static_file(name: str) -> Path | None:
+    """The file `name` under static/, or None. A name no file can have (a NUL byte, a segment
+    or a path over the file system's limits) is None too, not an error."""
+    try:
+        path = (STATIC_DIR / name).resolve()
+        return path if path.is_relative_to(STATIC_DIR) and path.is_file() else None
+    except (OSError, ValueError):  # ValueError: embedded NUL; OSError: ENAMETOOLONG and the like
+        return None
 
 
 async def _vendor(request: web.Request) -> web.FileResponse:

@@ -34,8 +34,18 @@ from pathlib import Path
 
 import aiohttp
 import socketio
-from support import (ACTION, CATALOGUE, Processes, cpu_s, percentile, rss_kb, sigterm_as_ctrl_c, start_redis,
-                     start_server, start_store)
+from support import (
+    ACTION,
+    CATALOGUE,
+    Processes,
+    cpu_s,
+    percentile,
+    rss_kb,
+    sigterm_as_ctrl_c,
+    start_redis,
+    start_server,
+    start_store,
+)
 
 from app.anticheat.proof import solve  # after support, which puts the repository root on sys.path
 
@@ -85,7 +95,7 @@ async def _play(player_id: str, sio: socketio.AsyncClient, until: float, stats: 
         proof = solve(challenge["token"], challenge["difficulty"])
         body = {"token": challenge["token"], "proof": proof}
         # A lost ack is retried with the same token and proof (PROTOCOL.md 5), so nothing credited goes uncounted.
-        for attempt in range(3):
+        for attempt in range(3):  # noqa: B007 - read after the loop: a duplicate on a retry is a recovery
             try:
                 ack = await call(sio, "action:complete", body)
                 break
@@ -142,7 +152,7 @@ async def drive(args: argparse.Namespace, urls: list[str], servers: list[subproc
             await sio.connect(home[player_id], auth={"token": token}, transports=[args.transport], wait_timeout=10)
 
         try:
-            await bounded(20, [connect(p, t) for p, t in zip(players, tokens)])
+            await bounded(20, [connect(p, t) for p, t in zip(players, tokens, strict=True)])
             rss_before = [rss_kb(s.pid)["VmRSS"] for s in servers]
             watched = [*servers, *(proc for _, proc in others)]
             cpu_before = [cpu_s(p.pid) for p in watched]
@@ -151,7 +161,7 @@ async def drive(args: argparse.Namespace, urls: list[str], servers: list[subproc
             began = loop.time()
             await asyncio.gather(*(play(p, clients[p], began + args.seconds, stats) for p in players))
             elapsed = loop.time() - began
-            cpu_used = [cpu_s(p.pid) - b for p, b in zip(watched, cpu_before)]
+            cpu_used = [cpu_s(p.pid) - b for p, b in zip(watched, cpu_before, strict=True)]
             own_cpu = time.process_time() - own_before
             rss_after = [rss_kb(s.pid) for s in servers]
             dropped = sum(1 for sio in clients.values() if not sio.connected)
@@ -166,7 +176,7 @@ async def drive(args: argparse.Namespace, urls: list[str], servers: list[subproc
                     raise RuntimeError(f"GET /api/v1/players/{player_id}: {resp.status} {await resp.text()}")
                 return (await resp.json())["score"]["total"]
 
-        totals = dict(zip(players, await bounded(20, [total(p) for p in players])))
+        totals = dict(zip(players, await bounded(20, [total(p) for p in players]), strict=True))
 
     server_sum = sum(totals.values())
     if server_sum == stats.credited_points:
@@ -182,9 +192,9 @@ async def drive(args: argparse.Namespace, urls: list[str], servers: list[subproc
     if stats.recovered:
         stats.errors["recovered_on_retry"] = stats.recovered
     rss = ", ".join(f"{r['VmRSS'] / 1024:.0f} MB (peak {r['VmHWM'] / 1024:.0f}, before run {b / 1024:.0f})"
-                    for r, b in zip(rss_after, rss_before))
+                    for r, b in zip(rss_after, rss_before, strict=True))
     names = [f"server{i}" for i in range(len(servers))] + [name for name, _ in others]
-    cpu = " ".join(f"{n} {c:.1f}" for n, c in zip(names, cpu_used)) + f" client {own_cpu:.1f}"
+    cpu = " ".join(f"{n} {c:.1f}" for n, c in zip(names, cpu_used, strict=True)) + f" client {own_cpu:.1f}"
     summary = (
         f"completions: {stats.credited / elapsed:.0f}/s over {elapsed:.1f} s, {args.players} players, "
         f"{len(servers)} instance{'s' if len(servers) > 1 else ''} ({args.transport}), "
@@ -219,12 +229,12 @@ def main() -> int:
         secret = uuid.uuid4().hex  # 32 characters, shared by every instance
         names = [f"server{i}" for i in range(args.instances)]
         servers = [start_server(procs, name, redis_url, mongodb_url, actions_file, secret) for name in names]
-        for name, (url, _) in zip(names, servers):
+        for name, (url, _) in zip(names, servers, strict=True):
             procs.wait_ready(name, url)
 
         verdict, summary = asyncio.run(drive(args, [url for url, _ in servers], [proc for _, proc in servers],
                                              [("store", store), ("redis", redis)]))
-        for name, (_, proc) in zip(names, servers):
+        for name, (_, proc) in zip(names, servers, strict=True):
             if proc.poll() is not None:
                 print(f"{name} exited with {proc.returncode} during the run:\n{procs.tail(name)}", file=sys.stderr)
             elif procs.log(name).stat().st_size:

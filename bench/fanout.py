@@ -35,8 +35,20 @@ from pathlib import Path
 
 import aiohttp
 import socketio
-from support import (ACTION, CATALOGUE, ROOT, Processes, cpu_s, percentile, raise_fd_limit, rss_kb,
-                     sigterm_as_ctrl_c, start_redis, start_server, start_store)
+from support import (
+    ACTION,
+    CATALOGUE,
+    ROOT,
+    Processes,
+    cpu_s,
+    percentile,
+    raise_fd_limit,
+    rss_kb,
+    sigterm_as_ctrl_c,
+    start_redis,
+    start_server,
+    start_store,
+)
 
 from app.anticheat.proof import solve  # after support, which puts the repository root on sys.path
 
@@ -45,12 +57,14 @@ ROOM = f"region:{ROOM_REGION}"
 LAG_TARGET_MS = 250
 RATE_TARGET = 1000
 CEILING_SHARE = 0.8
+SELF = str(Path(__file__).resolve())  # this script, run again as each driver process
 
 
 # ---------------------------------------------------------------- talking to children
 
 async def read_json_line(proc: subprocess.Popen, timeout: float, what: str) -> dict:
     """One JSON line from a child's stdout (read in a thread; killing the child ends the read)."""
+    assert proc.stdout is not None, "started with stdout=PIPE"
     line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), timeout)
     if not line:
         raise RuntimeError(f"{what} ended without an answer (exit {proc.poll()})")
@@ -58,6 +72,7 @@ async def read_json_line(proc: subprocess.Popen, timeout: float, what: str) -> d
 
 
 def send_line(proc: subprocess.Popen, text: str) -> None:
+    assert proc.stdin is not None, "started with stdin=PIPE"
     proc.stdin.write(text.encode() + b"\n")
     proc.stdin.flush()
 
@@ -66,7 +81,7 @@ def send_line(proc: subprocess.Popen, text: str) -> None:
 
 async def store_ceiling(mongodb_url: str, players: int, seconds: float) -> dict[str, float]:
     """The writes of one completion, straight to the store, with `players` completions in
-    flight at once: (a) one by one, as ScoreRepository.credit + finish do them (log insert,
+    flight at once: (a) one by one, as a batch of one each (credit_many([rec]) + finish) (log insert,
     totals update, read-back, ack update); (b) group committed, as the server does them
     (BatchedCredits over credit_many/finish_many). Journaled (j=True, the repository's
     write concern), through the server's own repository code, without the server; the
@@ -78,6 +93,7 @@ async def store_ceiling(mongodb_url: str, players: int, seconds: float) -> dict[
 async def _ceiling_run(mongodb_url: str, players: int, seconds: float, batched: bool) -> float:
     from app.anticheat.tokens import new_action_id
     from app.clock import now_ms
+    from app.players.store import PlayerStore
     from app.scores.batching import BatchedCredits
     from app.scores.repository import CreditRecord, ScoreRepository, open_database
 
@@ -88,17 +104,24 @@ async def _ceiling_run(mongodb_url: str, players: int, seconds: float, batched: 
         await repo.ensure_indexes()
         ids = [f"c{i:04d}" for i in range(players)]
         for pid in ids:
-            await repo.upsert_player(pid, pid, ROOM_REGION, None, now_ms())
+            await PlayerStore(db).create(pid, pid, ROOM_REGION, None, now_ms(), None)
         if batched:
             writes.start()
-        credit = writes.credit if batched else repo.credit
-        finish = writes.finish if batched else repo.finish
+        async def credit_one(rec: CreditRecord):
+            return (await repo.credit_many([rec]))[0]
+
+        async def finish_one(action_id: str, ack: dict):
+            return await repo.finish(action_id, ack, now_ms())
+
+        credit = writes.credit if batched else credit_one
+        finish = writes.finish if batched else finish_one
 
         async def loop(pid: str, deadline: float) -> int:
             done = 0
             while time.monotonic() < deadline:
                 rec = CreditRecord(new_action_id(), pid, ACTION, 1, now_ms())
                 outcome = await credit(rec)
+                assert outcome.after is not None, outcome
                 ack = {"action_id": rec.action_id, "points": rec.points, "score": {"total": outcome.after["total"]},
                        "achievements": []}
                 await finish(rec.action_id, ack)
@@ -216,7 +239,7 @@ async def run(args: argparse.Namespace, procs: Processes, tmp: Path) -> None:
     names = [f"instance{i}" for i in range(args.instances)]
     instances = [start_server(procs, name, redis_url, mongodb_url, actions_file, secret, MONGODB_DB="bench",
                               LEADERBOARD_FLUSH_MS=str(args.flush_ms)) for name in names]
-    for name, (url, _) in zip(names, instances):
+    for name, (url, _) in zip(names, instances, strict=True):
         await asyncio.to_thread(procs.wait_ready, name, url)
     urls = [url for url, _ in instances]
     server_pids = [proc.pid for _, proc in instances]
@@ -251,7 +274,7 @@ async def run(args: argparse.Namespace, procs: Processes, tmp: Path) -> None:
                   for i in range(args.driver_procs)]
     for d, count in enumerate(per_driver):
         proc = procs.start(
-            f"driver{d}", [sys.executable, str(Path(__file__).resolve()), "--drive", ",".join(urls),
+            f"driver{d}", [sys.executable, SELF, "--drive", ",".join(urls),
                            "--players", str(count), "--prefix", f"p{d}_", "--seconds", str(args.seconds)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
         )

@@ -10,6 +10,7 @@
 // the player has a session (a guild's room can only be watched by its members).
 
 import {
+  GuestKeys,
   PERIODS,
   RoomWatcher,
   call,
@@ -178,6 +179,17 @@ function storedPlayerId() {
   }
 }
 
+// The guest key of each player this browser created, beside its id: the way back to it (PROTOCOL.md 3).
+const guestKeys = new GuestKeys(storage());
+
+function storage() {
+  try {
+    return globalThis.localStorage;
+  } catch {
+    return null; // storage disabled
+  }
+}
+
 for (const region of REGIONS) $("region").add(new Option(region, region));
 $("player-id").value = storedPlayerId();
 
@@ -197,7 +209,8 @@ $("session-form").addEventListener("submit", async (event) => {
   };
   $("session-submit").disabled = true;
   try {
-    state.session = await createSession(body);
+    state.session = await createSession({ ...body, guest_key: guestKeys.get(body.player_id) });
+    guestKeys.remember(body.player_id, state.session);
   } catch (err) {
     notice($("player-error"), err.message);
     return;

@@ -1,7 +1,7 @@
 // The reference client for PROTOCOL.md v1: everything a game front end needs to talk to
 // Live Scoreboard, with no DOM code (static/app.js wires it to the page).
 //
-//   HTTP        createSession, getActions, getPlayer          (sections 3, 5, 6)
+//   HTTP        createSession, GuestKeys, getActions, getPlayer   (sections 3, 5, 6)
 //   Socket.IO   openSocket, call                              (sections 1, 4)
 //   actions     solveProof (a Web Worker), complete()         (section 5)
 //   watching    LiveBoard (snapshot + deltas), RoomWatcher    (section 6)
@@ -15,7 +15,9 @@ export const ACK_TIMEOUT_MS = 10000;
 // `connect_error` when the server cannot be reached, `timeout` when an ack never came).
 export const ERROR_TEXT = {
   invalid_payload: "The server refused the request as malformed.",
-  unauthorized: "Guest sessions are off on this server: sessions come from the game's account service.",
+  unauthorized:
+    "Not allowed: this player id belongs to someone else (its guest key is kept in the browser that created it), " +
+    "or guest sessions are off on this server.",
   not_found: "Not found.",
   method_not_allowed: "The server does not accept that request.",
   payload_too_large: "The request was too large.",
@@ -73,11 +75,47 @@ async function request(method, path, body) {
   return data;
 }
 
-/** POST /api/v1/sessions → {token, player, expires_in}. `guild` may be empty (no guild). */
-export function createSession({ player_id, name, region, guild }) {
+/**
+ * POST /api/v1/sessions → {token, player, expires_in}, plus `guest_key` when this session created
+ * the player. `guild` may be empty (no guild). `guest_key`: the key this player was created with,
+ * which a returning guest must send (keep it with GuestKeys).
+ */
+export function createSession({ player_id, name, region, guild, guest_key }) {
   const body = { player_id, name, region };
   if (guild) body.guild = guild;
+  if (guest_key) body.guest_key = guest_key;
   return request("POST", "/api/v1/sessions", body);
+}
+
+/**
+ * The guest keys of the players created in this browser, one per player id, in a Storage
+ * (localStorage). A player's key is the only way back to it as a guest: it is never sent anywhere
+ * but to this server's POST /api/v1/sessions. Storage that is disabled or full keeps nothing.
+ */
+export class GuestKeys {
+  static PREFIX = "scoreboard.guest_key.";
+
+  constructor(storage) {
+    this.storage = storage;
+  }
+
+  get(playerId) {
+    try {
+      return this.storage?.getItem(GuestKeys.PREFIX + playerId) ?? null;
+    } catch {
+      return null;
+    }
+  }
+
+  /** Keeps the key of a session's reply, when it has one (only the creating session does). */
+  remember(playerId, session) {
+    if (!session?.guest_key) return;
+    try {
+      this.storage?.setItem(GuestKeys.PREFIX + playerId, session.guest_key);
+    } catch {
+      // storage disabled or full: this browser will not get back to the player as a guest
+    }
+  }
 }
 
 /** GET /api/v1/actions → [{action, points, min_ms, ttl_s, difficulty, per_minute}]. */

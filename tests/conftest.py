@@ -15,6 +15,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -42,15 +43,15 @@ TEST_ACTIONS = {
 
 
 # Most tests send many events and sessions from one address; the abuse limits have their own tests.
-NO_ABUSE_LIMITS = {"socket_events_per_s": 1_000_000, "socket_event_burst": 1_000_000,
-                   "connections_per_ip": 0, "sessions_per_ip_per_minute": 0}
+NO_ABUSE_LIMITS: dict[str, Any] = {"socket_events_per_s": 1_000_000, "socket_event_burst": 1_000_000,
+                   "connections_per_ip": 0, "sessions_per_ip_per_minute": 0, "http_reads_per_ip_per_s": 0}
 
 
 def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"{proc.args[0]} exited with {proc.returncode}")
+            raise RuntimeError(f"{proc.args!r} exited with {proc.returncode}")
         with socket.socket() as sock:
             if sock.connect_ex(("127.0.0.1", port)) == 0:
                 return
@@ -174,7 +175,8 @@ def stack_settings(redis_proc: RedisProcess, mongo_proc: DocumentStoreProcess, a
 
 
 @pytest.fixture
-def settings(tmp_path: Path, redis_proc: RedisProcess, mongo_proc: DocumentStoreProcess, actions_file: Path) -> Settings:
+def settings(tmp_path: Path, redis_proc: RedisProcess, mongo_proc: DocumentStoreProcess,
+             actions_file: Path) -> Settings:
     """Settings for one test (stack_settings)."""
     return stack_settings(redis_proc, mongo_proc, actions_file, tmp_path)
 
@@ -193,7 +195,7 @@ class Instance:
             "REDIS_URL": settings.redis_url or "",
             "MONGODB_URL": settings.mongodb_url or "",
             "MONGODB_DB": settings.mongodb_db,
-            "SECRET_KEY": str(settings.secret_key),
+            "SECRET_KEY": ",".join(settings.secret_keys),
             "ACTIONS_FILE": str(settings.actions_file),
             "DATA_DIR": str(settings.data_dir),
             "ALLOW_GUEST_SESSIONS": "1",
@@ -204,6 +206,7 @@ class Instance:
             "SOCKET_EVENT_BURST": str(settings.socket_event_burst),
             "CONNECTIONS_PER_IP": str(settings.connections_per_ip),
             "SESSIONS_PER_IP_PER_MINUTE": str(settings.sessions_per_ip_per_minute),
+            "HTTP_READS_PER_IP_PER_S": str(settings.http_reads_per_ip_per_s),
             **env,
         }
         self.log_path = log_path
@@ -214,7 +217,7 @@ class Instance:
             if stderr:
                 stderr.close()  # the child has its own copy
 
-    async def ready(self, timeout: float = 30.0) -> "Instance":
+    async def ready(self, timeout: float = 30.0) -> Instance:
         deadline = time.monotonic() + timeout
         async with aiohttp.ClientSession() as http:
             while time.monotonic() < deadline:
@@ -242,7 +245,7 @@ async def instances(settings: Settings) -> AsyncIterator[Callable[..., Awaitable
     started: list[Instance] = []
 
     async def start(**env: str) -> Instance:
-        instance = Instance(settings, **env)
+        instance = Instance(settings, port=None, log_path=None, **env)  # named: env cannot fill them
         started.append(instance)
         return await instance.ready()
 
@@ -258,17 +261,19 @@ class Watcher:
         self.proc = proc
 
     @classmethod
-    async def start(cls, url: str, transports: str, rooms: list[str], top_n: int = 10) -> "Watcher":
+    async def start(cls, url: str, transports: str, rooms: list[str], top_n: int = 10) -> Watcher:
         node = shutil.which("node")
         assert node, "node is missing: run make setup"
         proc = await asyncio.create_subprocess_exec(
             node, str(ROOT / "tests" / "js" / "watcher.mjs"), url, transports, ",".join(rooms), str(top_n),
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=ROOT,
         )
+        assert proc.stderr is not None
         assert (await asyncio.wait_for(proc.stderr.readline(), 30)).strip() == b"ready"
         return cls(proc)
 
     async def result(self) -> dict:
+        assert self.proc.stdin is not None and self.proc.stdout is not None, "started with PIPEs"
         self.proc.stdin.write(b"stop\n")
         await self.proc.stdin.drain()
         line = await asyncio.wait_for(self.proc.stdout.readline(), 30)

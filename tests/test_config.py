@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import stat
 from pathlib import Path
 
@@ -46,7 +47,7 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
     actions.write_text("{}")
     settings = Settings.from_env({
         "HOST": "0.0.0.0", "PORT": "9000", "MONGODB_URL": "mongodb://db:27017", "MONGODB_DB": "scores",
-        "REDIS_URL": "redis://cache:6379/1", "SECRET_KEY": KEY, "API_KEY": "api-key-123",
+        "REDIS_URL": "redis://cache:6379/1", "SECRET_KEY": KEY, "API_KEY": "api-key-123-456789",
         "ALLOW_GUEST_SESSIONS": "1", "CORS_ORIGINS": "https://a.example, https://b.example",
         "REGIONS": "eu, na ,x_1", "ACTIONS_FILE": str(actions), "TOP_N": "25", "LEADERBOARD_FLUSH_MS": "250",
         "DATA_DIR": str(tmp_path / "d"),
@@ -56,7 +57,7 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
     assert settings.mongodb_url == "mongodb://db:27017"
     assert settings.mongodb_db == "scores"
     assert settings.redis_url == "redis://cache:6379/1"
-    assert settings.api_key == Secret("api-key-123")
+    assert settings.api_key == Secret("api-key-123-456789")
     assert settings.allow_guest_sessions is True
     assert settings.cors_origins == ("https://a.example", "https://b.example")
     assert settings.regions == ("eu", "na", "x_1")
@@ -181,7 +182,7 @@ def test_secret_repr_hides_the_value() -> None:
 
 
 def test_settings_repr_hides_secrets(tmp_path: Path) -> None:
-    settings = load(tmp_path, SECRET_KEY="the-signing-key-0123", API_KEY="the-api-key-456")
+    settings = load(tmp_path, SECRET_KEY="the-signing-key-0123", API_KEY="the-api-key-456-7890")
     text = repr(settings)
     assert "the-signing-key" not in text
     assert "the-api-key" not in text
@@ -192,25 +193,81 @@ def test_operations_settings_defaults(tmp_path: Path) -> None:
     assert settings.drain_timeout_s == 10
     assert (settings.socket_events_per_s, settings.socket_event_burst) == (20, 40)
     assert (settings.connections_per_ip, settings.sessions_per_ip_per_minute) == (200, 60)
-    assert settings.trust_proxy is False
+    assert settings.trusted_proxies == ()
     assert settings.log_level == "INFO"
 
 
 def test_operations_settings_are_read(tmp_path: Path) -> None:
     settings = load(tmp_path, SECRET_KEY=KEY, DRAIN_TIMEOUT_S="30", SOCKET_EVENTS_PER_S="50", SOCKET_EVENT_BURST="80",
-                    CONNECTIONS_PER_IP="0", SESSIONS_PER_IP_PER_MINUTE="0", TRUST_PROXY="1", LOG_LEVEL="debug")
+                    CONNECTIONS_PER_IP="0", SESSIONS_PER_IP_PER_MINUTE="0",
+                    TRUSTED_PROXIES=" 10.0.0.0/8, 192.0.2.7 ,2001:db8::/32", LOG_LEVEL="debug")
     assert settings.drain_timeout_s == 30
     assert (settings.socket_events_per_s, settings.socket_event_burst) == (50, 80)
     assert (settings.connections_per_ip, settings.sessions_per_ip_per_minute) == (0, 0)
-    assert settings.trust_proxy is True
+    assert settings.trusted_proxies == (ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("192.0.2.7/32"),
+                                        ipaddress.ip_network("2001:db8::/32"))
     assert settings.log_level == "DEBUG"
 
 
 @pytest.mark.parametrize(("name", "raw"), [
     ("DRAIN_TIMEOUT_S", "0"), ("DRAIN_TIMEOUT_S", "601"), ("SOCKET_EVENTS_PER_S", "0"), ("SOCKET_EVENT_BURST", "-1"),
     ("CONNECTIONS_PER_IP", "-1"), ("SESSIONS_PER_IP_PER_MINUTE", "many"), ("TRUST_PROXY", "maybe"),
+    ("TRUSTED_PROXIES", "10.0.0.0/33"), ("TRUSTED_PROXIES", "proxy.internal"),
     ("LOG_LEVEL", "verbose"),
 ])
 def test_bad_operations_settings(tmp_path: Path, name: str, raw: str) -> None:
     with pytest.raises(ConfigError, match=name):
         load(tmp_path, SECRET_KEY=KEY, **{name: raw})
+
+
+def test_instances_starting_together_never_read_a_half_written_key(tmp_path: Path) -> None:
+    """The generated key is linked into place whole: a second instance reading at the same moment
+    sees no file or the whole key, never an empty one, and all end with the same key."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    for attempt in range(5):
+        data = tmp_path / f"race{attempt}"
+        env = {"DATA_DIR": str(data)}
+        with ThreadPoolExecutor(8) as pool:
+            keys = list(pool.map(lambda e: str(Settings.from_env(e).secret_key), [env] * 8))
+        assert len(set(keys)) == 1 and len(keys[0]) >= 32
+        assert [p.name for p in data.iterdir()] == ["secret_key"]  # no temporary file left behind
+
+
+def test_redis_without_a_shared_secret_key_refuses_to_start(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="SECRET_KEY must be set when REDIS_URL"):
+        load(tmp_path, REDIS_URL="redis://127.0.0.1:6379/0")
+    assert load(tmp_path, REDIS_URL="redis://127.0.0.1:6379/0", SECRET_KEY=KEY).redis_url
+
+
+def test_trust_proxy_is_gone_and_refuses_to_start(tmp_path: Path) -> None:
+    """TRUST_PROXY=1 took the client's own X-Forwarded-For from anyone: a deployment still setting
+    it must not start as if its proxies were trusted, nor quietly as if it had none."""
+    with pytest.raises(ConfigError, match="TRUST_PROXY was removed: set TRUSTED_PROXIES"):
+        load(tmp_path, SECRET_KEY=KEY, TRUST_PROXY="1")
+    with pytest.raises(ConfigError, match="TRUST_PROXY was removed"):
+        load(tmp_path, SECRET_KEY=KEY, TRUST_PROXY="1", TRUSTED_PROXIES="10.0.0.1")
+    assert load(tmp_path, SECRET_KEY=KEY, TRUST_PROXY="0").trusted_proxies == ()
+
+
+def test_short_api_key_refuses_to_start(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="API_KEY"):
+        load(tmp_path, SECRET_KEY=KEY, API_KEY="short")
+    assert str(load(tmp_path, SECRET_KEY=KEY, API_KEY="a" * 16).api_key) == "a" * 16
+
+
+def test_reconcile_interval(tmp_path: Path) -> None:
+    assert load(tmp_path, SECRET_KEY=KEY).reconcile_interval_s == 10
+    assert load(tmp_path, SECRET_KEY=KEY, RECONCILE_INTERVAL_S="2").reconcile_interval_s == 2
+    with pytest.raises(ConfigError, match="RECONCILE_INTERVAL_S"):
+        load(tmp_path, SECRET_KEY=KEY, RECONCILE_INTERVAL_S="0")
+
+
+def test_secret_key_may_list_keys_the_first_signing(tmp_path: Path) -> None:
+    new, old = "n" * 20, "o" * 20
+    settings = load(tmp_path, SECRET_KEY=f" {new} , {old} ,")
+    assert settings.secret_keys == (new, old)
+    assert old not in repr(settings) and new not in repr(settings)
+    assert load(tmp_path, SECRET_KEY=new).secret_keys == (new,)
+    with pytest.raises(ConfigError, match="SECRET_KEY"):
+        load(tmp_path, SECRET_KEY=f"{new},short")

@@ -8,11 +8,21 @@ import aiohttp
 
 from tests.conftest import Client, eventually
 
+# A returning guest sends the guest_key its first session got (PROTOCOL.md 3, v1.1); for a
+# player that does not exist yet a key is ignored and a new one minted.
+_GUEST_KEYS: dict[str, str] = {}
+
 
 async def _play(url: str, http: aiohttp.ClientSession, player_id: str, times: int) -> dict:
-    async with http.post(f"{url}/api/v1/sessions", json={"player_id": player_id, "name": "Keeper", "region": "sa"}) as resp:
-        assert resp.status == 201
-        token = (await resp.json())["token"]
+    body = {"player_id": player_id, "name": "Keeper", "region": "sa"}
+    if player_id in _GUEST_KEYS:
+        body["guest_key"] = _GUEST_KEYS[player_id]
+    async with http.post(f"{url}/api/v1/sessions", json=body) as resp:
+        assert resp.status == 201, await resp.text()
+        session = await resp.json()
+        token = session["token"]
+        if "guest_key" in session:
+            _GUEST_KEYS[player_id] = session["guest_key"]
     client = Client()
     await client.sio.connect(url, auth={"token": token}, transports=["websocket"])
     try:

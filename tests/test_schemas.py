@@ -32,7 +32,9 @@ def keep_session_schema_class_intact():
 def refused(schema, payload) -> dict:
     with pytest.raises(ValidationError) as info:
         schema.load(payload)
-    return info.value.messages
+    messages = info.value.messages
+    assert isinstance(messages, dict), messages
+    return messages
 
 
 # --- sessions -----------------------------------------------------------------------------------

@@ -64,7 +64,7 @@ class Catalogue:
         return iter(self._rules.values())
 
     @classmethod
-    def from_dict(cls, actions: dict[str, dict]) -> "Catalogue":
+    def from_dict(cls, actions: dict[str, dict]) -> Catalogue:
         rules = {}
         for name, raw in actions.items():
             try:

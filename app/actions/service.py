@@ -19,7 +19,7 @@ from app.clock import day_key, iso, now_ms, week_key
 from app.errors import ProtocolError, outage_as_unavailable
 from app.leaderboard.boards import Standing
 from app.leaderboard.updates import BoardUpdates
-from app.scores.achievements import AchievementBook
+from app.scores.achievements import Achievement, AchievementBook
 from app.scores.batching import BatchedCredits
 from app.scores.repository import CreditRecord, ScoreRepository
 
@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 class ActionService:
     def __init__(
         self,
+        *,
         catalogue: Catalogue,
         signer: TokenSigner,
         limiter: RateLimiter,
@@ -59,7 +60,8 @@ class ActionService:
         wait_ms = await self._limiter.hit(f"start:{player.player_id}:{action}", rule.per_minute, 60_000, now, action_id)
         if wait_ms:
             log.info("action refused: rate_limited", extra={"player_id": player.player_id, "code": "rate_limited"})
-            raise ProtocolError("rate_limited", f"at most {rule.per_minute} {action} per minute", retry_after_ms=wait_ms)
+            raise ProtocolError("rate_limited", f"at most {rule.per_minute} {action} per minute",
+                                retry_after_ms=wait_ms)
         challenge = Challenge(
             action_id=action_id,
             player_id=player.player_id,
@@ -93,6 +95,8 @@ class ActionService:
         return reply
 
     async def _complete(self, player: SessionClaims, challenge: Challenge, token: str, proof: str) -> dict:
+        """Every check that needs no store comes first, the proof of work included: a client
+        that cannot show the work costs no store read (admission control)."""
         if challenge.player_id != player.player_id:
             raise ProtocolError("token_invalid", "this challenge belongs to another player")
         now = now_ms()
@@ -101,29 +105,39 @@ class ActionService:
             refusal = ProtocolError("token_expired", "the challenge expired; start a new one")
         elif now - challenge.issued_ms < challenge.min_ms:
             wait = challenge.min_ms - (now - challenge.issued_ms)
-            refusal = ProtocolError("too_fast", f"completed {wait} ms before the minimum play time", retry_after_ms=wait)
+            refusal = ProtocolError("too_fast", f"completed {wait} ms before the minimum play time",
+                                    retry_after_ms=wait)
+        proven = proof_ok(token, proof, challenge.difficulty)
         if refusal is not None:
-            with outage_as_unavailable("the score store"):
-                stored = await self._repo.find_ack(challenge.action_id)
-            if stored is None:
-                raise refusal
-        if not proof_ok(token, proof, challenge.difficulty):
+            # An expired or early completion may still be the retry of one already credited;
+            # only a valid proof can be (the credited attempt had one), so only then look.
+            if proven:
+                with outage_as_unavailable("the score store"):
+                    stored = await self._repo.find_ack(challenge.action_id)
+                if stored is not None:
+                    return {**stored, "duplicate": True}
+            raise refusal
+        if not proven:
             raise ProtocolError("proof_invalid", f"proof does not give {challenge.difficulty} leading zero bits")
-        if refusal is not None:
-            return {**stored, "duplicate": True}
         await self._suspensions.refuse_if_suspended(player.player_id)
-        return await self._credit(player, challenge, now)
+        rec = CreditRecord(challenge.action_id, player.player_id, challenge.action, challenge.points, now)
+        return await self._credit(rec)
 
-    async def _credit(self, player: SessionClaims, challenge: Challenge, now: int) -> dict:
+    async def finish_pending(self, rec: CreditRecord) -> dict:
+        """Finish a credit left half-done (the reconciler): the same path as a retry, so the
+        totals, the boards, the achievements and the ack end as if it had never stopped."""
+        return await self._credit(rec)
+
+    async def _credit(self, rec: CreditRecord) -> dict:
         """Single flight: a second completion of a challenge this instance is crediting right
         now waits for the first and answers its ack as a duplicate."""
-        running = self._in_flight.get(challenge.action_id)
+        running = self._in_flight.get(rec.action_id)
         if running is not None:
             return {**await asyncio.shield(running), "duplicate": True}
         future: asyncio.Future[dict] = asyncio.get_running_loop().create_future()
-        self._in_flight[challenge.action_id] = future
+        self._in_flight[rec.action_id] = future
         try:
-            reply = await self._credit_once(player, challenge, now)
+            reply = await self._credit_once(rec)
         except asyncio.CancelledError:
             future.cancel()
             raise
@@ -135,24 +149,26 @@ class ActionService:
             future.set_result(reply)
             return reply
         finally:
-            del self._in_flight[challenge.action_id]
+            del self._in_flight[rec.action_id]
 
-    async def _credit_once(self, player: SessionClaims, challenge: Challenge, now: int) -> dict:
-        rec = CreditRecord(challenge.action_id, player.player_id, challenge.action, challenge.points, now)
+    async def _credit_once(self, rec: CreditRecord) -> dict:
+        """Totals, board standing, achievements, ack: every step is idempotent, so whoever
+        meets a half-done credit (this attempt, a retry, the reconciler) runs all of them."""
         with outage_as_unavailable("the score store"):
             outcome = await self._writes.credit(rec)
-            if outcome.ack is not None:
-                return {**outcome.ack, "duplicate": outcome.duplicate}
-            if outcome.after is None:
-                # Applied by an attempt that died before storing its ack: answer from the totals.
-                doc = await self._repo.get_player(player.player_id)
-                ack = _ack(rec, doc or {}, [])
-                return {**await self._repo.finish(rec.action_id, ack), "duplicate": outcome.duplicate}
-            standing = Standing.from_player(outcome.after, rec.at_ms)
-            unlocked = []
+        if outcome.refused is not None:
+            raise _refusal(outcome.refused)
+        if outcome.ack is not None:
+            return {**outcome.ack, "duplicate": True}
+        assert outcome.after is not None
+        standing = Standing.from_player(outcome.after, rec.at_ms)
+        unlocked: list[Achievement] = []  # earned by this action: listed in the ack
+        announce: list[Achievement] = []  # unlocked by this call: pushed to the player
+        with outage_as_unavailable("the score store"):
             for ach in self._book.crossed(outcome.before, outcome.after, rec.day):
-                await self._repo.unlock(rec.player_id, ach.id, rec.at_ms)
                 unlocked.append(ach)
+                if await self._repo.unlock(rec.player_id, ach.id, rec.at_ms):
+                    announce.append(ach)
         rank = await self._updates.publish(standing)
         if rank is not None:
             known = set(outcome.after.get("unlocked") or ())
@@ -160,12 +176,24 @@ class ActionService:
                 for ach in self._book.by_rank(rank):
                     if ach.id not in known and await self._repo.unlock(rec.player_id, ach.id, rec.at_ms):
                         unlocked.append(ach)
+                        announce.append(ach)
         ack = _ack(rec, outcome.after, [a.id for a in unlocked])
         with outage_as_unavailable("the score store"):
             stored = await self._writes.finish(rec.action_id, ack)
-        for ach in unlocked:
+        for ach in announce:
             await self._updates.announce_achievement(rec.player_id, {**ach.public(), "unlocked_at": iso(rec.at_ms)})
         return {**stored, "duplicate": outcome.duplicate}
+
+
+_REFUSALS = {
+    "token_invalid": "no such player: start a new session",
+    "suspended": "this player is suspended by an operator",
+    "unavailable": "the score store did not apply this completion; retry later",
+}
+
+
+def _refusal(code: str) -> ProtocolError:
+    return ProtocolError(code, _REFUSALS.get(code, code))
 
 
 def _ack(rec: CreditRecord, doc: dict, achievements: list[str]) -> dict:

@@ -13,7 +13,7 @@ def leading_zero_bits(digest: bytes) -> int:
 
 def proof_ok(token: str, proof: str, difficulty: int) -> bool:
     try:
-        data = f"{token}:{proof}".encode("utf-8")
+        data = f"{token}:{proof}".encode()
     except UnicodeEncodeError:
         return False  # a lone surrogate (JSON "\ud800") has no UTF-8 bytes: no proof holds one
     return leading_zero_bits(hashlib.sha256(data).digest()) >= difficulty

@@ -31,8 +31,8 @@ async def readyz(request: web.Request) -> web.Response:
     """503 naming each store that does not answer."""
     probes: dict[str, Callable[[], Awaitable[object]]] = request.app[PROBES]
     results = await asyncio.gather(*(_probe(check) for check in probes.values()))
-    checks = {name: ("ok" if ok else "down") for name, ok in zip(probes, results)}
-    down = [name for name, ok in zip(probes, results) if not ok]
+    checks = {name: ("ok" if ok else "down") for name, ok in zip(probes, results, strict=True)}
+    down = [name for name, ok in zip(probes, results, strict=True) if not ok]
     if down:
         body = {"status": "unavailable", "checks": checks,
                 "error": {"code": "unavailable", "message": f"down: {', '.join(down)}"}}

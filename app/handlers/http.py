@@ -7,6 +7,7 @@ import secrets
 from aiohttp import web
 
 from app.abuse.peers import PeerLimits, client_ip
+from app.abuse.reads import ReadLimits
 from app.config import Settings
 from app.errors import ProtocolError
 from app.handlers.health import METRICS
@@ -18,6 +19,7 @@ from app.services import Services
 SERVICES = web.AppKey("services", Services)
 SETTINGS = web.AppKey("settings", Settings)
 PEERS = web.AppKey("peers", PeerLimits)
+READS = web.AppKey("reads", ReadLimits)
 
 
 def _has_api_key(request: web.Request, settings: Settings) -> bool:
@@ -26,6 +28,19 @@ def _has_api_key(request: web.Request, settings: Settings) -> bool:
         return False
     # Headers are decoded with surrogateescape; encode the same way so odd bytes just mismatch.
     return secrets.compare_digest(key.strip().encode("utf-8", "surrogateescape"), str(settings.api_key).encode())
+
+
+def _admit_read(request: web.Request) -> None:
+    """A public read counts against its client address (HTTP_READS_PER_IP_PER_S), before any
+    work is done for it; a request with the right API key is not limited."""
+    settings = request.app[SETTINGS]
+    if _has_api_key(request, settings):
+        return
+    ip = client_ip(request.remote, request.headers.getall("X-Forwarded-For", ()), settings.trusted_proxies)
+    wait_ms = request.app[READS].wait_ms(ip)
+    if wait_ms:
+        request.app[METRICS].limited.labels("http_reads").inc()
+        raise ProtocolError("rate_limited", "too many reads from this address", retry_after_ms=wait_ms)
 
 
 def _authorized(request: web.Request, settings: Settings) -> bool:
@@ -40,14 +55,24 @@ async def create_session(request: web.Request) -> web.Response:
     if not _authorized(request, settings):
         raise ProtocolError("unauthorized", "guest sessions are off: send Authorization: Bearer <API_KEY>")
     if "Authorization" not in request.headers:
-        ip = client_ip(request.remote, request.headers.get("X-Forwarded-For"), settings.trust_proxy)
+        ip = client_ip(request.remote, request.headers.getall("X-Forwarded-For", ()), settings.trusted_proxies)
         wait_ms = request.app[PEERS].session_wait_ms(ip)
         if wait_ms:
             request.app[METRICS].limited.labels("sessions_per_ip").inc()
             raise ProtocolError("rate_limited", "too many sessions from this address", retry_after_ms=wait_ms)
     req = SessionSchema(settings.regions).load(await json_body(request))
-    session = await request.app[SERVICES].players.create_session(**req)
+    guest = "Authorization" not in request.headers  # past _authorized: else it is the right API key
+    session = await request.app[SERVICES].players.create_session(**req, guest=guest)
     return web.json_response(session, status=201)
+
+
+async def revoke_sessions(request: web.Request) -> web.Response:
+    """Operator or account-service call (API_KEY): refuse every session issued to the player so far."""
+    if not _has_api_key(request, request.app[SETTINGS]):
+        raise ProtocolError("unauthorized", "send Authorization: Bearer <API_KEY>")
+    if (await request.read()).strip() and await json_body(request) != {}:
+        raise ProtocolError("invalid_payload", "send no body, or an empty JSON object")
+    return web.json_response(await request.app[SERVICES].players.revoke_sessions(request.match_info["player_id"]))
 
 
 def _single_query(request: web.Request) -> dict[str, str]:
@@ -61,6 +86,7 @@ def _single_query(request: web.Request) -> dict[str, str]:
 
 
 async def leaderboard(request: web.Request) -> web.Response:
+    _admit_read(request)
     settings = request.app[SETTINGS]
     board = parse_board(request.match_info["board"], settings.regions)
     req = LeaderboardQuerySchema().load(_single_query(request))
@@ -69,6 +95,7 @@ async def leaderboard(request: web.Request) -> web.Response:
 
 
 async def player(request: web.Request) -> web.Response:
+    _admit_read(request)
     return web.json_response(await request.app[SERVICES].players.profile(request.match_info["player_id"]))
 
 
@@ -108,5 +135,6 @@ def add_routes(app: web.Application) -> list[web.AbstractRoute]:
         app.router.add_get("/api/v1/leaderboards/{board:[^/]+}", leaderboard),
         app.router.add_get("/api/v1/players/{player_id:[^/]+}", player),
         app.router.add_put("/api/v1/players/{player_id:[^/]+}/suspension", suspension),
+        app.router.add_post("/api/v1/players/{player_id:[^/]+}/sessions/revoke", revoke_sessions),
         app.router.add_get("/api/v1/actions", actions),
     ]

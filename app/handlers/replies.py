@@ -8,6 +8,7 @@ import logging
 import math
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 from marshmallow import ValidationError
@@ -105,8 +106,9 @@ async def http_errors(request: web.Request, handler: Callable) -> web.StreamResp
         return error_response(to_protocol_error(exc, request.path))
 
 
-async def json_body(request: web.Request) -> object:
-    """The request body as JSON; anything else is invalid_payload."""
+async def json_body(request: web.Request) -> Any:
+    """The request body as JSON, any JSON value (the schema refuses what is not an object);
+    anything else is invalid_payload."""
     try:
         raw = await request.read()
     except web.HTTPRequestEntityTooLarge:

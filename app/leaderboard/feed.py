@@ -27,8 +27,8 @@ class RoomFeed:
                 pipe.hgetall(f"lb:pub:{room}:{period_key(period, now)}")
             _, seq, *published = await pipe.execute()
         boards = {}
-        for period, slots in zip(PERIODS, published):
+        for period, slots in zip(PERIODS, published, strict=True):
             ranked = sorted((int(rank), value.decode().rsplit(" ", 1)) for rank, value in slots.items())
             rows = await self._boards.rows([(m.encode(), float(s)) for _, (m, s) in ranked], 1)
-            boards[period] = [{**row, "rank": rank} for row, (rank, _) in zip(rows, ranked)]
+            boards[period] = [{**row, "rank": rank} for row, (rank, _) in zip(rows, ranked, strict=True)]
         return {"room": room, "seq": int(seq), "boards": boards}

@@ -10,6 +10,11 @@ gap and the watcher asks for a fresh snapshot, as PROTOCOL.md section 6 says.
 
 Published rows also serve `watch` snapshots, so a snapshot at `seq` N is exactly the
 board that deltas up to N describe.
+
+A flush looks at the rooms of its standings, the rooms players moved out of (their rows
+below move up), and, on the first flush of a new day or week, the rooms active within
+ROLLOVER_WINDOW_MS (their reset). Rooms idle longer are never looked at again, and their
+own keys expire (ROOM_KEEP_MS).
 """
 
 from __future__ import annotations
@@ -23,7 +28,15 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
 from app.clock import iso, now_ms
-from app.leaderboard.boards import APPLY_LUA, STANDING_FIELDS, BoardStore, Standing, expire_at, period_key, standing_args
+from app.leaderboard.boards import (
+    APPLY_LUA,
+    STANDING_FIELDS,
+    BoardStore,
+    Standing,
+    expire_at,
+    period_key,
+    standing_args,
+)
 from app.leaderboard.lease import LEASE_KEY, FlushLease
 from app.leaderboard.queue import GROUP, STREAM, DeltaQueue
 from app.notify import Notifier
@@ -32,6 +45,23 @@ log = logging.getLogger(__name__)
 
 BUILT_KEY = "lb:built"
 BATCH_MAX = 20_000
+# Rooms scored by when a standing last touched them. A new key rather than the plain set
+# "lb:rooms" of earlier releases: while an older instance still runs its script (a rolling
+# upgrade) it SADDs that name, and a sorted set there would fail it with WRONGTYPE half-way
+# through. Each flush folds whatever that old set holds into this one.
+ROOMS_KEY = "lb:rooms:touched"
+_OLD_ROOMS_KEY = "lb:rooms"
+# A rollover touches (to send its reset) only rooms a standing touched this recently. A room
+# holds a published board of an ended period only if it was touched during that period, the
+# longest period is a week, and the first flush after midnight may come a little late. Older
+# rooms were reset by an earlier rollover already and are dropped from ROOMS_KEY.
+ROLLOVER_WINDOW_MS = 8 * 86_400_000
+# A room's own keys (its published all-time rows, its published period marks, its seq) expire
+# this long after it was last touched, so an idle room costs nothing. Longer than the rollover
+# window, so that a room still sees its resets. A room back after that starts from nothing: its
+# seq restarts at the clock's ms (SET NX), above any seq it had, since a seq starts at the
+# clock's ms and grows by at most one per flush, slower than the clock; watchers see a gap.
+ROOM_KEEP_MS = 35 * 86_400_000
 
 _FLUSH = APPLY_LUA + """
 if redis.call('GET', '""" + LEASE_KEY + """') ~= ARGV[1] then return {-1} end
@@ -39,10 +69,19 @@ local now, topn = tonumber(ARGV[2]), tonumber(ARGV[3])
 local cur = {all = 'all', daily = ARGV[4], weekly = ARGV[5]}
 local pub_expire = {daily = tonumber(ARGV[6]), weekly = tonumber(ARGV[7])}
 local n = tonumber(ARGV[8])
+local rooms_key = '""" + ROOMS_KEY + """'
+local window, keep = """ + str(ROLLOVER_WINDOW_MS) + """, """ + str(ROOM_KEEP_MS) + """
+-- rooms[room]: true when a standing (or a move) touched it, false when only a rollover did:
+-- a rollover does not make a room active, or idle rooms would be touched forever.
 local rooms, order = {}, {}
-local function touch(room)
-  if not rooms[room] then rooms[room] = true; order[#order + 1] = room end
+local function mark(room, live)
+  if rooms[room] == nil then
+    rooms[room] = live; order[#order + 1] = room
+  elseif live then
+    rooms[room] = true
+  end
 end
+local function touch(room) mark(room, true) end
 for i = 0, n - 1 do
   redis.call('XACK', '""" + STREAM + """', '""" + GROUP + """', ARGV[9 + i])
   redis.call('XDEL', '""" + STREAM + """', ARGV[9 + i])
@@ -52,22 +91,29 @@ local width = """ + str(STANDING_FIELDS) + """
 for i = 0, (#ARGV - base + 1) / width - 1 do
   local a = {}
   for j = 0, width - 1 do a[j + 1] = ARGV[base + i * width + j] end
-  apply_standing(a)
-  touch('region:' .. a[2])
-  if a[3] ~= '' then touch('guild:' .. a[3]) end
+  apply_standing(a, cur.daily, cur.weekly, touch)
 end
+if redis.call('TYPE', '""" + _OLD_ROOMS_KEY + """').ok == 'set' then
+  for _, room in ipairs(redis.call('SMEMBERS', '""" + _OLD_ROOMS_KEY + """')) do
+    redis.call('ZADD', rooms_key, 'NX', now, room)
+  end
+  redis.call('DEL', '""" + _OLD_ROOMS_KEY + """')
+end
+local rolled = false
 for _, period in ipairs({'daily', 'weekly'}) do
-  local mark = redis.call('GET', 'lb:rolled:' .. period)
-  if mark ~= cur[period] then
-    if mark then
-      for _, room in ipairs(redis.call('SMEMBERS', 'lb:rooms')) do touch(room) end
+  local mark_ = redis.call('GET', 'lb:rolled:' .. period)
+  if mark_ ~= cur[period] then
+    if mark_ and not rolled then
+      rolled = true
+      for _, room in ipairs(redis.call('ZRANGEBYSCORE', rooms_key, now - window, '+inf')) do mark(room, false) end
     end
     redis.call('SET', 'lb:rolled:' .. period, cur[period])
   end
 end
+if rolled then redis.call('ZREMRANGEBYSCORE', rooms_key, '-inf', '(' .. (now - window)) end
 local out = {}
 for _, room in ipairs(order) do
-  redis.call('SADD', 'lb:rooms', room)
+  if rooms[room] then redis.call('ZADD', rooms_key, now, room) end
   local changes = {}
   for _, period in ipairs({'all', 'daily', 'weekly'}) do
     local pk = cur[period]
@@ -80,6 +126,12 @@ for _, room in ipairs(order) do
     end
     redis.call('HSET', 'lb:pubpk:' .. room, period, pk)
     local top = redis.call('ZRANGE', 'lb:' .. room .. ':' .. pk, 0, topn - 1, 'WITHSCORES')
+    -- Fewer rows than were published: a player left the board (moved away). A delta can
+    -- replace a row but not remove one, so the board goes out whole, as after a rollover.
+    if redis.call('HLEN', pubkey) > #top / 2 then
+      reset = 1
+      redis.call('DEL', pubkey)
+    end
     local slots = {}
     for r = 1, #top / 2 do
       local member, score = top[2 * r - 1], top[2 * r]
@@ -97,13 +149,17 @@ for _, room in ipairs(order) do
       for _, v in ipairs(slots) do changes[#changes + 1] = v end
     end
   end
+  local seqkey = 'seq:' .. room
   if #changes > 0 then
-    local seqkey = 'seq:' .. room
     redis.call('SET', seqkey, now, 'NX')
     local seq = redis.call('INCR', seqkey)
     out[#out + 1] = room; out[#out + 1] = seq; out[#out + 1] = #changes
     for _, v in ipairs(changes) do out[#out + 1] = v end
   end
+  -- Renewed on every touch; the period boards' published rows keep their own, shorter expiry.
+  redis.call('PEXPIREAT', 'lb:pub:' .. room .. ':all', now + keep)
+  redis.call('PEXPIREAT', 'lb:pubpk:' .. room, now + keep)
+  redis.call('PEXPIREAT', seqkey, now + keep)
 end
 return out
 """
@@ -148,8 +204,12 @@ class Flusher:
             entries = await self._queue.read(BATCH_MAX)
         latest: dict[str, Standing] = {}
         for _, standing in entries:
+            if standing is None:
+                continue  # trimmed off the stream after it was read: acknowledged, not applied
             seen = latest.get(standing.player_id)
-            if seen is None or standing.version > seen.version:
+            # Placement first: a standing written after a move is newer than any written before
+            # it, whatever their versions; then the version, as for any two standings.
+            if seen is None or (standing.moves, standing.version) > (seen.moves, seen.version):
                 latest[standing.player_id] = standing
         if latest:
             async with self._redis.pipeline(transaction=False) as pipe:
@@ -157,7 +217,7 @@ class Flusher:
                     pipe.hset("names", s.player_id, s.name)
                 await pipe.execute()
         now = self._clock()
-        args: list[object] = [
+        args: list[str | int | bytes] = [
             self._lease.holder, now, self._top_n, period_key("daily", now), period_key("weekly", now),
             expire_at("daily", now), expire_at("weekly", now), len(entries),
         ]
@@ -187,7 +247,7 @@ class Flusher:
                 slots = [(int(raw[i + 3 * k]), raw[i + 3 * k + 1], float(raw[i + 3 * k + 2])) for k in range(count)]
                 i += 3 * count
                 rows = await self._boards.rows([(m, s) for _, m, s in slots], 0)
-                delta["boards"][period] = [{**row, "rank": rank} for row, (rank, _, _) in zip(rows, slots)]
+                delta["boards"][period] = [{**row, "rank": rank} for row, (rank, _, _) in zip(rows, slots, strict=True)]
                 if reset:
                     resets.append(period)
             if resets:
@@ -236,7 +296,9 @@ class FlushLoop:
 
     async def tick(self) -> None:
         if self._queue.overflowed:
-            await self._redis.delete(BUILT_KEY)
+            # Recorded, not acted on here: only the lease holder orders a rebuild, between its
+            # own flushes, so that a rebuild already under way cannot swallow the order.
+            await self._queue.mark_lost()
             self._queue.overflowed = False
         await self._queue.retry_backlog()
         self.queue_depth = await self._queue.depth()
@@ -251,6 +313,14 @@ class FlushLoop:
                 # Wait one interval: the last holder may have flushed just before it let go.
                 log.info("flush lease taken", extra={"instance": self._lease.holder})
             return
+        if await self._queue.lost():
+            # Standings were dropped before a flush applied them (a backlog overflow, or the
+            # stream cap trimmed unread entries). MongoDB has them: rebuild. The mark is cleared
+            # before the rebuild reads MongoDB, so a loss after that is marked again and is
+            # answered by the next tick; one before it is covered by this rebuild.
+            log.warning("delta queue dropped standings; rebuilding the read model from MongoDB")
+            await self._redis.delete(BUILT_KEY)
+            await self._queue.clear_lost()
         if not await self._redis.exists(BUILT_KEY):
             count = await self._rebuild()
             await self._redis.set(BUILT_KEY, now_ms())

@@ -47,4 +47,6 @@ class FlushLease:
 
     async def current_holder(self) -> str | None:
         value = await self._redis.get(LEASE_KEY)
-        return value.decode() if value else None
+        if value is None:
+            return None
+        return value.decode() if isinstance(value, bytes) else str(value)

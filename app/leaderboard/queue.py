@@ -3,12 +3,19 @@
 An entry is a player's absolute standing, not an increment, so applying one twice or
 late changes nothing. When Redis refuses an append, the standing waits in a bounded
 local backlog and is appended when Redis answers again; MongoDB already holds it.
+
+The stream is capped (STREAM_MAX_LEN), so that a queue nobody drains (no flusher for a long
+while) cannot fill Redis. Once it reaches the cap, an append trims the oldest entries, which
+the flusher may not have read yet. That loss, like a backlog overflow, is recorded in Redis
+(LOST_KEY) by the very append that caused it, and the flush loop's lease holder answers it
+with a rebuild from MongoDB (app/leaderboard/flusher.py), so nothing is lost for good.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import deque
+from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
@@ -22,12 +29,40 @@ STREAM = "lb:queue"
 GROUP = "flushers"
 CONSUMER = "flusher"  # one name for every holder of the lease: a new holder reads what the last left pending
 BACKLOG_MAX = 100_000
+# About this many entries at most (XADD MAXLEN ~: Redis trims whole nodes, so a little more).
+# Normally the queue holds one flush interval's standings; a million is minutes of heavy
+# traffic with nobody flushing. It must stay above the number of players: a rebuild queues
+# one standing per player at once, and a rebuild that trims itself would be redone forever.
+STREAM_MAX_LEN = 1_000_000
+# Set when standings may have been dropped before the flusher applied them; see the docstring.
+LOST_KEY = "lb:queue:lost"
+
+# KEYS[1] the stream, KEYS[2] LOST_KEY; ARGV[1] the cap, then per entry: its number of
+# arguments, then its field/value pairs. Appending n entries grows the stream by n unless the
+# cap trimmed some: then, in the same atomic step, the loss is recorded.
+_APPEND = """
+local cap = ARGV[1]
+local before = redis.call('XLEN', KEYS[1])
+local added, i = 0, 2
+while i <= #ARGV do
+  local width = tonumber(ARGV[i])
+  local entry = {}
+  for j = 1, width do entry[j] = ARGV[i + j] end
+  redis.call('XADD', KEYS[1], 'MAXLEN', '~', cap, '*', unpack(entry))
+  added = added + 1
+  i = i + width + 1
+end
+if redis.call('XLEN', KEYS[1]) < before + added then redis.call('SET', KEYS[2], '1') end
+return added
+"""
 
 
 class DeltaQueue:
-    def __init__(self, redis: Redis, breaker: Breaker | None = None) -> None:
+    def __init__(self, redis: Redis, breaker: Breaker | None = None, max_len: int = STREAM_MAX_LEN) -> None:
         self._redis = redis
         self._breaker = breaker or Breaker()
+        self.max_len = max_len
+        self._append = redis.register_script(_APPEND)
         self._backlog: deque[Standing] = deque()
         self.overflowed = False
 
@@ -48,7 +83,7 @@ class DeltaQueue:
             self._keep(standing)
             return False
         try:
-            await self._redis.xadd(STREAM, standing.to_fields())
+            await self._append_all([standing])
             return True
         except (RedisError, OSError):
             self._breaker.trip()
@@ -63,10 +98,25 @@ class DeltaQueue:
         self._backlog.append(standing)
 
     async def push_many(self, standings: list[Standing]) -> None:
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for standing in standings:
-                pipe.xadd(STREAM, standing.to_fields())
-            await pipe.execute()
+        if standings:
+            await self._append_all(standings)
+
+    async def _append_all(self, standings: list[Standing]) -> None:
+        args: list[str | int] = [self.max_len]
+        for standing in standings:
+            pairs = [item for pair in standing.to_fields().items() for item in pair]
+            args += [len(pairs), *pairs]
+        await self._append(keys=[STREAM, LOST_KEY], args=args)
+
+    async def mark_lost(self) -> None:
+        """Standings were dropped before reaching the flusher: have the read model rebuilt."""
+        await self._redis.set(LOST_KEY, 1)
+
+    async def lost(self) -> bool:
+        return bool(await self._redis.exists(LOST_KEY))
+
+    async def clear_lost(self) -> None:
+        await self._redis.delete(LOST_KEY)
 
     async def retry_backlog(self) -> int:
         """Append what an outage held back; raises while Redis is still away."""
@@ -82,11 +132,14 @@ class DeltaQueue:
     async def depth(self) -> int:
         return int(await self._redis.xlen(STREAM))
 
-    async def read(self, count: int) -> list[tuple[bytes, Standing]]:
-        """Entries a dead holder left pending first, then new ones."""
+    async def read(self, count: int) -> list[tuple[bytes, Standing | None]]:
+        """Entries a dead holder left pending first, then new ones. A pending entry the cap
+        trimmed since it was read comes without its standing (None): it is still to be
+        acknowledged, or it would be read first forever and hold the queue up."""
         for start in ("0", ">"):
-            reply = await self._redis.xreadgroup(GROUP, CONSUMER, {STREAM: start}, count=count)
+            # RESP2's [[stream, [(id, fields), ...]]]; redis-py types the RESP3 map shape as well.
+            reply: Any = await self._redis.xreadgroup(GROUP, CONSUMER, {STREAM: start}, count=count)
             entries = reply[0][1] if reply else []
             if entries:
-                return [(entry_id, Standing.from_fields(fields)) for entry_id, fields in entries if fields]
+                return [(entry_id, Standing.from_fields(fields) if fields else None) for entry_id, fields in entries]
         return []

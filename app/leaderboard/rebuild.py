@@ -2,7 +2,9 @@
 
 Every player's standing goes onto the delta queue; the flusher applies it like any
 other. Standings are versioned, so a rebuild racing live credits never moves a board
-backwards, and rooms see the result as ordinary deltas.
+backwards, and rooms see the result as ordinary deltas. They carry the player's `moves` too,
+so a rebuild puts each player where MongoDB says (taking it off boards it has left) whether
+Redis was empty or held an older placement.
 """
 
 from __future__ import annotations
@@ -39,5 +41,8 @@ async def rebuild_boards(repo: ScoreRepository, boards: BoardStore, queue: Delta
             batch = []
     if batch:
         await queue.push_many(batch)
+    if count >= queue.max_len // 2:
+        # The queue's cap would trim this rebuild's own standings (then rebuild again, forever).
+        log.error("%d players against a delta queue capped at %d entries: raise STREAM_MAX_LEN", count, queue.max_len)
     log.info("leaderboards rebuild queued from MongoDB: %d players", count)
     return count

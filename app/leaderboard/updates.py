@@ -20,7 +20,8 @@ log = logging.getLogger(__name__)
 
 
 class BoardUpdates:
-    def __init__(self, boards: BoardStore, queue: DeltaQueue, notifier: Notifier, breaker: Breaker | None = None) -> None:
+    def __init__(self, boards: BoardStore, queue: DeltaQueue, notifier: Notifier,
+                 breaker: Breaker | None = None) -> None:
         self._boards = boards
         self._queue = queue
         self._notifier = notifier

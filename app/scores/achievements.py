@@ -68,7 +68,7 @@ class AchievementBook:
         self._by_id = {a.id: a for a in achievements}
 
     @classmethod
-    def load(cls, extra: dict[str, dict]) -> "AchievementBook":
+    def load(cls, extra: dict[str, dict]) -> AchievementBook:
         found = list(BUILTIN)
         for ach_id, raw in extra.items():
             try:

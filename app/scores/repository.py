@@ -1,25 +1,41 @@
 """MongoDB repository: players, the action log, per-player totals, achievements.
 
 No multi-document transactions (a transaction left open by a killed instance locks the
-player's documents). The action-log insert is the commit point; the totals update is
-idempotent because its filter requires the action id to be absent from a bounded list
-of applied ids on the player document; a retry that finds a half-done credit finishes it.
-Every write is journaled before anything is acknowledged.
+player's documents). The action-log insert is the commit point. The totals update is
+idempotent: its filter requires the action id to be absent from the player document's
+`applied_ids` map, and it sets that id to a nonce of the batch that applied it, so the
+read-back tells exactly which records this batch applied and which another attempt (a
+retry elsewhere, or one that died) applied first. An id stays in the map until its log
+entry has carried its ack for PRUNE_AFTER_MS (a retry finds that ack first, so it never
+reaches the totals again), which makes "applied at most once" hold for the whole life of
+a challenge. A record applied by another attempt is finished by whoever meets it: a
+retry, or the reconciler (app/scores/reconciler.py) for log entries left `pending`.
+
+Every write is journaled (and `w="majority"` on a replica set) before anything is
+acknowledged; a write-concern error counts as not written.
 """
 
 from __future__ import annotations
 
-import asyncio
+import secrets
 from dataclasses import dataclass
 
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, InsertOne, UpdateOne, WriteConcern
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import BulkWriteError, ConfigurationError
 
 from app.clock import day_key, week_key
 
-APPLIED_KEEP = 256
-_PLAYER_PROJECTION = {"applied": 0}
+# Guards of finished credits are dropped this long after their ack was stored. A retry reads
+# the log (and so the ack) before it could reach the totals; this covers one that read the log
+# just before the ack landed and is still on its way to the totals update (bounded in practice
+# by STORE_TIMEOUT_MS, far below this).
+PRUNE_AFTER_MS = 10 * 60_000
+_PLAYER_PROJECTION = {"applied": 0, "applied_ids": 0}
+# What a credit reads back: everything the standing, the achievements and the ack need, and
+# (added per batch) the guard entries of its own records, not the whole guard map.
+_CREDIT_FIELDS = ("name", "region", "guild", "moves", "total", "actions", "days", "weeks", "active_days",
+                  "last_ms", "unlocked", "suspended")
 
 
 @dataclass(frozen=True)
@@ -40,16 +56,46 @@ class CreditRecord:
     def week(self) -> str:
         return week_key(self.at_ms)
 
+    @classmethod
+    def from_log(cls, doc: dict) -> CreditRecord:
+        return cls(doc["_id"], doc["player_id"], doc["action"], int(doc["points"]), int(doc["at_ms"]))
+
 
 @dataclass
 class CreditOutcome:
-    """What the repository did. `duplicate`: another attempt committed this action first.
-    `ack` is set when some attempt already finished it."""
+    """What the repository did with one record.
+
+    `duplicate`: another attempt committed this action first (its log entry existed).
+    `ack`: some attempt already finished it; answer that.
+    `refused`: a protocol code; nothing was credited and the log entry is gone.
+    Otherwise the totals hold the record and `before`/`after` are the player document
+    around it; `mine` says whether this attempt applied it (else one that died, or one
+    still running elsewhere, did: the caller finishes it all the same, idempotently).
+    """
 
     duplicate: bool
     ack: dict | None = None
     before: dict | None = None
     after: dict | None = None
+    mine: bool = False
+    refused: str | None = None
+
+
+def write_concern_for(client: AsyncMongoClient) -> WriteConcern:
+    """The URL's write concern, always journaled, and `w="majority"` on a replica set unless
+    the URL says otherwise."""
+    given = dict(client.write_concern.document)
+    w = given.get("w")
+    if w is None and client.options.replica_set_name:
+        w = "majority"
+    if w == 0:
+        raise ConfigurationError("MONGODB_URL asks for w=0: unacknowledged writes cannot back a credit")
+    options: dict = {"j": True}
+    if w is not None:
+        options["w"] = w
+    if "wtimeout" in given:
+        options["wtimeout"] = given["wtimeout"]
+    return WriteConcern(**options)
 
 
 def open_database(url: str, name: str, timeout_ms: int) -> tuple[AsyncMongoClient, AsyncDatabase]:
@@ -61,7 +107,17 @@ def open_database(url: str, name: str, timeout_ms: int) -> tuple[AsyncMongoClien
         tz_aware=True,
         appname="live-scoreboard",
     )
-    return client, client.get_database(name, write_concern=WriteConcern(j=True))
+    return client, client.get_database(name, write_concern=write_concern_for(client))
+
+
+def _raise_unless_only_duplicates(exc: BulkWriteError) -> set[int]:
+    """Indexes of the inserts that met an existing action id; anything else (another write
+    error, or a write-concern error: then nothing is known durable) is raised."""
+    details = exc.details or {}
+    errors = details.get("writeErrors", [])
+    if details.get("writeConcernErrors") or any(err.get("code") != 11000 for err in errors):
+        raise exc
+    return {err["index"] for err in errors}
 
 
 class ScoreRepository:
@@ -80,28 +136,6 @@ class ScoreRepository:
     async def ping(self) -> None:
         await self._db.command("ping")
 
-    async def upsert_player(self, player_id: str, name: str, region: str, guild: str | None, at_ms: int) -> dict:
-        # update_one + find_one rather than find_one_and_update: the MongoDB-wire stand-in
-        # answers findAndModify with a collection scan, and both of these use the _id index.
-        await self.players.update_one(
-            {"_id": player_id},
-            {
-                "$set": {"name": name, "region": region, "guild": guild},
-                "$setOnInsert": {
-                    "created_ms": at_ms,
-                    "total": 0,
-                    "actions": 0,
-                    "days": {},
-                    "weeks": {},
-                    "active_days": [],
-                    "applied": [],
-                    "last_ms": 0,
-                },
-            },
-            upsert=True,
-        )
-        return await self.get_player(player_id)
-
     async def set_suspended(self, player_id: str, suspended: bool) -> bool:
         """False when there is no such player."""
         result = await self.players.update_one({"_id": player_id}, {"$set": {"suspended": suspended}})
@@ -115,64 +149,82 @@ class ScoreRepository:
         return None if doc is None else doc.get("ack")
 
     async def credit_many(self, recs: list[CreditRecord]) -> list[CreditOutcome]:
-        """`credit` for a batch, in three round trips: log inserts, totals updates, read-back.
-
-        A record whose log insert hits an existing action id (a retry, or a concurrent
-        completion of the same challenge) takes the one-by-one path of `credit`.
-        """
+        """Credit a batch in at most four round trips: log inserts (the commit point), acks of
+        the records whose log existed, guarded totals updates, read-back. No record waits on
+        another attempt: each is settled from what the read-back shows."""
+        nonce = secrets.token_hex(8)
         taken: set[int] = set()
         try:
             await self.actions.bulk_write([InsertOne(_log_doc(rec)) for rec in recs], ordered=False)
         except BulkWriteError as exc:
-            errors = exc.details.get("writeErrors", [])
-            if any(err.get("code") != 11000 for err in errors):
-                raise
-            taken = {err["index"] for err in errors}
-        outcomes: dict[int, CreditOutcome] = {}
-        fresh = [i for i in range(len(recs)) if i not in taken]
-        if fresh:
-            result = await self.players.bulk_write([_apply_op(recs[i]) for i in fresh], ordered=False)
-            if result.matched_count < len(fresh):
-                # Some id was applied meanwhile by a retry on another path: settle each alone.
-                taken.update(fresh)
-            else:
-                ids = list({recs[i].player_id for i in fresh})
-                docs = {d["_id"]: d async for d in self.players.find({"_id": {"$in": ids}}, projection=_PLAYER_PROJECTION)}
-                for pid in ids:
-                    mine = [i for i in fresh if recs[i].player_id == pid]
-                    for i, (before, after) in zip(mine, _replay(docs[pid], [recs[i] for i in mine])):
-                        outcomes[i] = CreditOutcome(duplicate=False, before=before, after=after)
-        for i in sorted(taken):
-            outcomes[i] = await self.credit(recs[i], inserted=i in fresh)
+            taken = _raise_unless_only_duplicates(exc)
+        acks: dict[str, dict] = {}
+        if taken:
+            ids = [recs[i].action_id for i in taken]
+            async for doc in self.actions.find({"_id": {"$in": ids}, "ack": {"$exists": True}}, projection={"ack": 1}):
+                acks[doc["_id"]] = doc["ack"]
+        todo = [i for i in range(len(recs)) if recs[i].action_id not in acks]
+        docs: dict[str, dict] = {}
+        if todo:
+            # Write-concern errors raise BulkWriteError here: then nothing is answered as credited.
+            await self.players.bulk_write([_apply_op(recs[i], nonce) for i in todo], ordered=False)
+            projection: dict = {field: 1 for field in _CREDIT_FIELDS}
+            projection.update({f"applied_ids.{recs[i].action_id}": 1 for i in todo})
+            ids = list({recs[i].player_id for i in todo})
+            docs = {d["_id"]: d async for d in self.players.find({"_id": {"$in": ids}}, projection=projection)}
+        outcomes: dict[int, CreditOutcome] = {
+            i: CreditOutcome(duplicate=True, ack=acks[recs[i].action_id]) for i in range(len(recs)) if i not in todo
+        }
+        refused: list[str] = []
+        for pid in {recs[i].player_id for i in todo}:
+            doc = docs.get(pid)
+            mine = [i for i in todo if recs[i].player_id == pid]
+            if doc is None:
+                for i in mine:
+                    outcomes[i] = CreditOutcome(duplicate=i in taken, refused="token_invalid")
+                continue
+            guards = doc.pop("applied_ids", None) or {}
+            applied_here = [i for i in mine if guards.get(recs[i].action_id) == nonce]
+            for i, (before, after) in zip(applied_here, _replay(doc, [recs[i] for i in applied_here]), strict=True):
+                outcomes[i] = CreditOutcome(duplicate=i in taken, before=before, after=after, mine=True)
+            for i in mine:
+                if i in outcomes:
+                    continue
+                if recs[i].action_id in guards:
+                    # Applied by another attempt: finish it from the totals as they are now.
+                    [(before, after)] = _replay(doc, [recs[i]])
+                    outcomes[i] = CreditOutcome(duplicate=i in taken, before=before, after=doc)
+                else:
+                    code = "suspended" if doc.get("suspended") else "unavailable"
+                    outcomes[i] = CreditOutcome(duplicate=i in taken, refused=code)
+        for i, outcome in outcomes.items():
+            if outcome.refused in ("token_invalid", "suspended"):
+                refused.append(recs[i].action_id)
+        if refused:
+            # Nothing was applied for these: the log entry goes, so that nobody finishes them later.
+            await self.actions.delete_many({"_id": {"$in": refused}, "ack": {"$exists": False}})
         return [outcomes[i] for i in range(len(recs))]
 
-    async def credit(self, rec: CreditRecord, inserted: bool = False) -> CreditOutcome:
-        """Commit the action (log insert, unless `inserted` already), then apply it to the
-        totals exactly once."""
-        duplicate = False
-        if not inserted:
-            try:
-                await self.actions.insert_one(_log_doc(rec))
-            except DuplicateKeyError:
-                duplicate = True
-                ack = await self.find_ack(rec.action_id)
-                if ack is not None:
-                    return CreditOutcome(duplicate=True, ack=ack)
-        result = await self.players.update_one(_apply_filter(rec), _apply_update(rec))
-        if result.matched_count == 0:
-            # Applied already, by a concurrent attempt or one that died before writing its ack.
-            return CreditOutcome(duplicate=duplicate, ack=await self._wait_for_ack(rec.action_id))
-        doc = await self.players.find_one({"_id": rec.player_id}, projection=_PLAYER_PROJECTION)
-        [(before, after)] = _replay(doc, [rec])
-        return CreditOutcome(duplicate=duplicate, before=before, after=after)
+    async def pending(self, before_ms: int, limit: int) -> list[CreditRecord]:
+        """Log entries left without an ack since before `before_ms`: credits to finish."""
+        cursor = self.actions.find({"state": "pending", "at_ms": {"$lt": before_ms}}).sort("at_ms", ASCENDING)
+        return [CreditRecord.from_log(doc) async for doc in cursor.limit(limit)]
 
-    async def _wait_for_ack(self, action_id: str, tries: int = 20) -> dict | None:
-        for _ in range(tries):
-            ack = await self.find_ack(action_id)
-            if ack is not None:
-                return ack
-            await asyncio.sleep(0.05)
-        return None
+    async def prune_guards(self, now_ms: int, limit: int) -> int:
+        """Drop the guards of credits finished over PRUNE_AFTER_MS ago; returns how many."""
+        horizon = now_ms - PRUNE_AFTER_MS
+        cursor = self.actions.find(
+            {"state": "done", "at_ms": {"$lt": horizon}, "done_ms": {"$lt": horizon}}, projection={"player_id": 1}
+        ).limit(limit)
+        done = [doc async for doc in cursor]
+        if not done:
+            return 0
+        await self.players.bulk_write(
+            [UpdateOne({"_id": d["player_id"]}, {"$unset": {f"applied_ids.{d['_id']}": ""}}) for d in done],
+            ordered=False,
+        )
+        await self.actions.update_many({"_id": {"$in": [d["_id"] for d in done]}}, {"$set": {"state": "closed"}})
+        return len(done)
 
     async def unlock(self, player_id: str, achievement_id: str, at_ms: int) -> bool:
         """True when this call unlocked it (the unique index keeps it once per player).
@@ -185,9 +237,10 @@ class ScoreRepository:
         await self.players.update_one({"_id": player_id}, {"$addToSet": {"unlocked": achievement_id}})
         return result.upserted_id is not None
 
-    async def finish_many(self, items: list[tuple[str, dict]]) -> list[dict]:
+    async def finish_many(self, items: list[tuple[str, dict]], now_ms: int) -> list[dict]:
         """`finish` for a batch: one write, and a read-back only when another finisher won."""
-        ops = [UpdateOne({"_id": aid, "ack": {"$exists": False}}, {"$set": {"state": "done", "ack": ack}})
+        ops = [UpdateOne({"_id": aid, "ack": {"$exists": False}},
+                         {"$set": {"state": "done", "ack": ack, "done_ms": now_ms}})
                for aid, ack in items]
         result = await self.actions.bulk_write(ops, ordered=False)
         if result.modified_count == len(items):
@@ -196,9 +249,9 @@ class ScoreRepository:
                   self.actions.find({"_id": {"$in": [aid for aid, _ in items]}}, projection={"ack": 1})}
         return [stored.get(aid) or ack for aid, ack in items]
 
-    async def finish(self, action_id: str, ack: dict) -> dict:
+    async def finish(self, action_id: str, ack: dict, now_ms: int) -> dict:
         """Store the ack once; a racing finisher gets the one stored first."""
-        return (await self.finish_many([(action_id, ack)]))[0]
+        return (await self.finish_many([(action_id, ack)], now_ms))[0]
 
     async def player_achievements(self, player_id: str) -> list[dict]:
         cursor = self.achievements.find({"player_id": player_id}).sort("unlocked_ms", ASCENDING)
@@ -220,21 +273,22 @@ def _log_doc(rec: CreditRecord) -> dict:
 
 
 def _apply_filter(rec: CreditRecord) -> dict:
-    """The totals update matches only while the action id is not applied: idempotent."""
-    return {"_id": rec.player_id, "applied": {"$ne": rec.action_id}}
+    """The totals update matches only while the action id is not applied (idempotent), and
+    never for a suspended player, whatever the Redis check before it said."""
+    return {"_id": rec.player_id, f"applied_ids.{rec.action_id}": {"$exists": False}, "suspended": {"$ne": True}}
 
 
-def _apply_update(rec: CreditRecord) -> dict:
+def _apply_update(rec: CreditRecord, nonce: str) -> dict:
     return {
         "$inc": {"total": rec.points, "actions": 1, f"days.{rec.day}": rec.points, f"weeks.{rec.week}": rec.points},
         "$addToSet": {"active_days": rec.day},
-        "$push": {"applied": {"$each": [rec.action_id], "$slice": -APPLIED_KEEP}},
+        "$set": {f"applied_ids.{rec.action_id}": nonce},
         "$max": {"last_ms": rec.at_ms},
     }
 
 
-def _apply_op(rec: CreditRecord) -> UpdateOne:
-    return UpdateOne(_apply_filter(rec), _apply_update(rec))
+def _apply_op(rec: CreditRecord, nonce: str) -> UpdateOne:
+    return UpdateOne(_apply_filter(rec), _apply_update(rec, nonce))
 
 
 def _replay(final: dict, recs: list[CreditRecord]) -> list[tuple[dict, dict]]:

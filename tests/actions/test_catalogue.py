@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -13,17 +14,23 @@ from app.config import ConfigError
 RULE = {"points": 100, "min_ms": 2000, "ttl_s": 600, "difficulty": 12, "per_minute": 30}
 
 
+def rule_of(catalogue: Catalogue, name: str) -> ActionRule:
+    rule = catalogue.get(name)
+    assert rule is not None, name
+    return rule
+
+
 def test_from_dict() -> None:
     catalogue = Catalogue.from_dict({"complete_level": RULE, "tap": {**RULE, "points": 1, "min_ms": 0}})
     assert catalogue.get("complete_level") == ActionRule(name="complete_level", **RULE)
-    assert catalogue.get("tap").points == 1 and catalogue.get("tap").min_ms == 0
+    assert rule_of(catalogue, "tap").points == 1 and rule_of(catalogue, "tap").min_ms == 0
     assert catalogue.get("missing") is None
     assert sorted(rule.name for rule in catalogue) == ["complete_level", "tap"]
 
 
 def test_builtin_actions_load() -> None:
     catalogue = Catalogue.from_dict(BUILTIN_ACTIONS)
-    rule = catalogue.get("complete_level")
+    rule = rule_of(catalogue, "complete_level")
     assert (rule.points, rule.min_ms, rule.ttl_s, rule.difficulty, rule.per_minute) == (100, 2000, 600, 12, 30)
 
 
@@ -75,7 +82,7 @@ def test_missing_rule_field_is_a_config_error(missing: str) -> None:
 
 
 @pytest.mark.parametrize("raw", ["fast", 5, None, [RULE]])
-def test_rule_that_is_not_an_object_is_a_config_error(raw: object) -> None:
+def test_rule_that_is_not_an_object_is_a_config_error(raw: Any) -> None:
     with pytest.raises(ConfigError):
         Catalogue.from_dict({"broken": raw})
 
@@ -95,7 +102,7 @@ def test_valid_file(tmp_path: Path) -> None:
     parsed = read_catalogue_file(write(tmp_path, content))
     assert parsed == {"actions": content["actions"], "achievements": {}}
     catalogue = Catalogue.from_dict(parsed["actions"])
-    assert catalogue.get("collect-item_2").points == 10
+    assert rule_of(catalogue, "collect-item_2").points == 10
 
 
 def test_valid_file_with_achievements(tmp_path: Path) -> None:

@@ -57,7 +57,8 @@ async def test_another_players_challenge_is_invalid(player, http, app_url):
     bob_session, bob = await player()
     challenge = (await alice.call("action:start", {"action": "quick"}))["challenge"]
     proof = solve(challenge["token"], challenge["difficulty"])
-    assert error_code(await bob.call("action:complete", {"token": challenge["token"], "proof": proof})) == "token_invalid"
+    reply = await bob.call("action:complete", {"token": challenge["token"], "proof": proof})
+    assert error_code(reply) == "token_invalid"
     assert await total_of(http, app_url, bob_session["player"]["player_id"]) == 0
     # The owner can still complete it: a thief's attempt does not burn the challenge.
     reply = await alice.call("action:complete", {"token": challenge["token"], "proof": proof})
@@ -71,7 +72,8 @@ async def test_token_from_another_secret_is_invalid(player, start_app, settings,
     session = await new_session(url=other.url)
     stranger = await connect(session["token"], url=other.url)
     proof = solve(challenge["token"], challenge["difficulty"])
-    assert error_code(await stranger.call("action:complete", {"token": challenge["token"], "proof": proof})) == "token_invalid"
+    reply = await stranger.call("action:complete", {"token": challenge["token"], "proof": proof})
+    assert error_code(reply) == "token_invalid"
 
 
 async def test_expired_challenge(player, http, app_url):
@@ -101,7 +103,8 @@ async def test_invalid_proof(player, http, app_url):
     session, client = await player()
     challenge = (await client.call("action:start", {"action": "hard"}))["challenge"]
     assert challenge["difficulty"] == 30
-    reply = await client.call("action:complete", {"token": challenge["token"], "proof": bad_proof(challenge["token"], 30)})
+    wrong = bad_proof(challenge["token"], 30)
+    reply = await client.call("action:complete", {"token": challenge["token"], "proof": wrong})
     assert error_code(reply) == "proof_invalid"
     assert await total_of(http, app_url, session["player"]["player_id"]) == 0
 
@@ -133,7 +136,8 @@ async def test_suspended_by_operator(start_app, settings, http, new_session, con
         assert resp.status == 200 and await resp.json() == {"player_id": pid, "suspended": True}
     assert error_code(await client.call("action:start", {"action": "quick"})) == "suspended"
     proof = solve(challenge["token"], challenge["difficulty"])
-    assert error_code(await client.call("action:complete", {"token": challenge["token"], "proof": proof})) == "suspended"
+    reply = await client.call("action:complete", {"token": challenge["token"], "proof": proof})
+    assert error_code(reply) == "suspended"
     async with http.put(url, json={"suspended": False}, headers=headers) as resp:
         assert resp.status == 200
     reply = await client.call("action:complete", {"token": challenge["token"], "proof": proof})

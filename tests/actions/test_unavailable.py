@@ -78,3 +78,13 @@ async def test_store_that_hangs_answers_unavailable_within_the_timeout_and_a_ret
     assert again["duplicate"] is True and again["score"] == reply["score"], again
     async with http.get(f"{rig.url}/api/v1/players/{rig.player_id}") as resp:
         assert (await resp.json())["score"]["total"] == 10
+
+
+async def test_proof_is_checked_before_any_store_read(rig):
+    """Admission control: a completion that cannot show the work costs no store round trip, so
+    a flood of junk proofs is refused at once even while the store is away."""
+    rig.store.stop()
+    started = time.monotonic()
+    reply = await rig.client.call("action:complete", {"token": rig.completion["token"], "proof": "not-the-work"})
+    assert reply["ok"] is False and reply["error"]["code"] == "proof_invalid", reply
+    assert time.monotonic() - started < 0.5

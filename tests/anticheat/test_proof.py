@@ -86,7 +86,7 @@ def test_unicode_proofs_are_hashed_as_utf8() -> None:
     proof = find_proof(token, 5, candidates)
     assert proof_ok(token, proof, 5)
     assert not proof_ok(token, proof, 6)
-    digest = hashlib.sha256(f"{token}:{proof}".encode("utf-8")).digest()
+    digest = hashlib.sha256(f"{token}:{proof}".encode()).digest()
     assert leading_zero_bits(digest) == 5
     # Another encoding of the same text gives another digest: it is UTF-8 that counts.
     latin = hashlib.sha256(f"{token}:{proof}".encode("utf-16-le")).digest()

@@ -27,7 +27,7 @@ TRANSPORTS = [
     pytest.param(None, id="default-upgrade"),
 ]
 # engine.io transport names the client is expected to report: (first, upgrades, final)
-EXPECTED_ENGINE = {
+EXPECTED_ENGINE: dict[tuple[str, ...] | None, tuple[str, list[str], str]] = {
     ("websocket",): ("websocket", [], "websocket"),
     ("polling",): ("polling", [], "polling"),
     None: ("polling", ["websocket"], "websocket"),
@@ -72,8 +72,10 @@ async def test_js_client_plays_one_action(node, app_url, transports):
         "token": body["token"],
         "player": {"player_id": player_id, "name": name, "region": "eu", "guild": None},
         "expires_in": body["expires_in"],
+        "guest_key": body["guest_key"],
     }
     assert isinstance(body["token"], str) and body["token"]
+    assert isinstance(body["guest_key"], str) and len(body["guest_key"]) >= 32
     assert isinstance(body["expires_in"], int) and body["expires_in"] > 0
 
     # Section 4: connected as a player.
@@ -135,7 +137,8 @@ async def test_js_client_plays_one_action(node, app_url, transports):
     assert r["watch"] == {
         "ok": True,
         "room": "region:eu",
-        "snapshot": {"room": "region:eu", "seq": delta["seq"], "boards": {"all": [row], "daily": [row], "weekly": [row]}},
+        "snapshot": {"room": "region:eu", "seq": delta["seq"],
+                     "boards": {"all": [row], "daily": [row], "weekly": [row]}},
     }
     other = r["watch_other"]
     assert other == {

@@ -129,7 +129,8 @@ STARTED: list[Server] = []
 
 def _start(settings: Settings, registry: Registry, name: str, **env: str) -> Iterator[Server]:
     log_path = settings.data_dir / f"{name}.log"
-    instance = Instance(settings, log_path=log_path, API_KEY=API_KEY, **env)  # no abuse limits (stack_settings)
+    # No abuse limits (stack_settings); port and log_path named, so that env cannot fill them.
+    instance = Instance(settings, port=None, log_path=log_path, API_KEY=API_KEY, **env)
     server = Server(instance, registry, log_path)
     STARTED.append(server)
     try:

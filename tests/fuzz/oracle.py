@@ -39,7 +39,7 @@ def proof_ok(token: str, proof: str, difficulty: int) -> bool:
     if not 1 <= len(proof) <= 64:
         return False
     try:
-        data = f"{token}:{proof}".encode("utf-8")
+        data = f"{token}:{proof}".encode()
     except UnicodeEncodeError:
         return False  # a lone surrogate has no UTF-8 bytes: no proof can hold one
     value = int.from_bytes(hashlib.sha256(data).digest(), "big")
@@ -122,11 +122,11 @@ def socket_outcomes(event: object, args: list, role: str, me: str | None, guild:
     if len(args) != 1 or not isinstance(args[0], dict):
         return {"invalid_payload", "not_a_player"} if acting and role == "spectator" else {"invalid_payload"}
     payload = args[0]
-    suspended = role == "player" and registry.players.get(me, PlayerState()).suspended
+    suspended = role == "player" and me is not None and registry.players.get(me, PlayerState()).suspended
 
     if event in ("watch", "unwatch"):
         verdict, room = _room_payload(payload)
-        if verdict == INVALID:
+        if verdict == INVALID or room is None:
             return {"invalid_payload"}
         if event == "unwatch":
             return {"ok"}

@@ -3,12 +3,10 @@ challenges, and one exchange checked against PROTOCOL.md."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-import asyncio
 import time
 import uuid
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import aiohttp
 from hypothesis import assume, event as note_event, strategies as st
@@ -16,11 +14,17 @@ from hypothesis import assume, event as note_event, strategies as st
 from app.anticheat.proof import solve
 from tests.conftest import TEST_ACTIONS
 from tests.fuzz.oracle import Challenge, socket_outcomes
-from tests.fuzz.strategies import (
-    STATIC_POOL, Pool, socket_args, socket_payloads,
-)
+from tests.fuzz.strategies import STATIC_POOL, Pool, socket_args, socket_payloads
 from tests.fuzz.wire import (
-    KNOWN_EVENTS, MAX_PAYLOAD_BYTES, Closed, RawSocket, ack_outcome, dumps, is_int, request, show,
+    KNOWN_EVENTS,
+    MAX_PAYLOAD_BYTES,
+    Closed,
+    RawSocket,
+    ack_outcome,
+    dumps,
+    is_int,
+    request,
+    show,
 )
 
 if TYPE_CHECKING:
@@ -145,7 +149,7 @@ async def _exchange(actors: Actors, conn: RawSocket, role: str, event: object, a
     ack_id = await conn.send(event, args, text)
     try:
         ack = await conn.acks_for(ack_id, timeout=5)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         raise AssertionError(f"{where}: no ack within 5 s (PROTOCOL.md 1: every event is acknowledged)") from None
     except Closed as closed:
         raise AssertionError(f"{where}: the server closed the connection instead of answering: {closed}") from None
@@ -155,12 +159,13 @@ async def _exchange(actors: Actors, conn: RawSocket, role: str, event: object, a
     assert outcome in allowed, f"{where}: answered {show(reply)}; PROTOCOL.md allows {sorted(allowed)}"
     note_event(f"{role} {event if isinstance(event, str) and event in KNOWN_EVENTS else 'unknown'} -> {outcome}")
     if outcome == "ok":
+        assert isinstance(event, str), f"{where}: an event named {event!r} was answered ok"
         check_ok_shape(event, args, reply, actors, where)
 
     # the same connection still answers, and had nothing else to say about this event
     try:
         probe = await conn.call("leaderboard:get", {"board": "global"})
-    except (asyncio.TimeoutError, Closed) as exc:
+    except (TimeoutError, Closed) as exc:
         raise AssertionError(f"{where}: afterwards the connection no longer answers: {exc!r}") from None
     assert isinstance(probe, dict) and probe.get("ok") is True, f"{where}: afterwards a valid call got {probe}"
     assert not conn.stale_acks, f"{where}: acks besides the one expected: {conn.stale_acks}"

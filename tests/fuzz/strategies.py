@@ -219,7 +219,7 @@ def socket_payloads(event: str, pool: Pool) -> st.SearchStrategy[dict]:
                 "proof": Field(weighted((2, proof), (1, st.integers(0, 10**6).map(str))),
                                st.one_of(st.text(min_size=1, max_size=64), mutated(proof), texts(max_size=80))),
             })
-        return st.sampled_from(list(zip(pool.tokens, pool.proofs))).flatmap(payload)
+        return st.sampled_from(list(zip(pool.tokens, pool.proofs, strict=True))).flatmap(payload)
     if event == "leaderboard:get":
         around = st.sampled_from(pool.players) if pool.players else VALID_ID
         return near_valid({
@@ -296,7 +296,10 @@ class Part:
     raw: bytes | None = None
 
     def encoded(self) -> str:
-        return encode_segment(self.text) if self.raw is None else raw_segment(self.raw)
+        if self.raw is not None:
+            return raw_segment(self.raw)
+        assert self.text is not None, "a Part holds text or raw bytes"
+        return encode_segment(self.text)
 
     def decoded(self) -> str | None:
         """What the server reads, when it is UTF-8; None for bytes that are not."""

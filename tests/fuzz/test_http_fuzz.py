@@ -24,12 +24,39 @@ from yarl import URL
 
 from tests.fuzz.conftest import API_KEY, Server, budget
 from tests.fuzz.oracle import (
-    EITHER, INVALID, VALID, body_verdict, combine, key_verdict, query_verdict, session_verdict, suspension_verdict,
+    EITHER,
+    INVALID,
+    VALID,
+    body_verdict,
+    combine,
+    key_verdict,
+    query_verdict,
+    session_verdict,
+    suspension_verdict,
 )
 from tests.fuzz.strategies import (
-    CATALOGUE, METHODS, PATH_WORDS, STATIC_POOL, VALID_ID, Field, Part, authorization, header_values, ids,
-    json_values, near_boards, near_valid, parts, path_parts, query_items, query_string, raw_bodies, session_bodies,
-    texts, valid_boards, weighted,
+    CATALOGUE,
+    METHODS,
+    PATH_WORDS,
+    STATIC_POOL,
+    VALID_ID,
+    Field,
+    Part,
+    authorization,
+    header_values,
+    ids,
+    json_values,
+    near_boards,
+    near_valid,
+    parts,
+    path_parts,
+    query_items,
+    query_string,
+    raw_bodies,
+    session_bodies,
+    texts,
+    valid_boards,
+    weighted,
 )
 from tests.fuzz.wire import MAX_PAYLOAD_BYTES, Reply, check_http_error, dumps, is_board, is_id, request, show
 
@@ -98,8 +125,11 @@ def expected_body_status(size: int, verdict: str, ok: int) -> set[int]:
 
 
 def check_session_created(server: Server, reply: Reply, value: object, where: str) -> None:
+    assert isinstance(value, dict), f"{where}: a session was created from {value!r}"
     body = reply.json()
-    assert set(body) == {"token", "player", "expires_in"}, f"{where}: {body}"
+    # guest_key (v1.1): only in the answer that created a player as a guest.
+    assert set(body) - {"guest_key"} == {"token", "player", "expires_in"}, f"{where}: {body}"
+    assert isinstance(body.get("guest_key", "k" * 32), str) and len(body.get("guest_key", "k" * 32)) >= 32, where
     assert isinstance(body["token"], str) and body["token"], where
     assert isinstance(body["expires_in"], int) and body["expires_in"] > 0, where
     want = {"player_id": value["player_id"], "name": value["name"], "region": value["region"],
@@ -124,6 +154,10 @@ async def test_create_session_guests_on(data, auth, content_type, extra, server,
     allowed = expected_body_status(len(body), verdict, 201)
     if key_verdict(auth, API_KEY) != VALID and auth is not None:
         allowed |= {401}
+    if 201 in allowed and key_verdict(auth, API_KEY) != VALID and isinstance(value, dict) \
+            and value.get("player_id") in server.registry.players:
+        # A returning guest without its guest_key (v1.1, section 3).
+        allowed = (allowed - {201}) | {401}
     where = f"POST /api/v1/sessions auth={auth!r} body={show(body)}"
     reply = await request(http, "POST", f"{server.url}/api/v1/sessions", data=body,
                           headers=headers_for(auth, content_type, extra))
@@ -335,11 +369,12 @@ def route_of(segments: list[str]) -> tuple | None:
     for pattern, methods, api in ROUTES:
         if pattern and pattern[-1] is REST:
             head = pattern[:-1]
-            if len(segments) > len(head) and all(p == s for p, s in zip(head, segments)) and \
+            if len(segments) > len(head) and all(p == s for p, s in zip(head, segments, strict=False)) and \
                     "/".join(segments[len(head):]):
                 return pattern, methods, api
             continue
-        if len(pattern) == len(segments) and all(p is VAR and s != "" or p == s for p, s in zip(pattern, segments)):
+        if len(pattern) == len(segments) and all(p is VAR and s != "" or p == s
+                                                 for p, s in zip(pattern, segments, strict=True)):
             return pattern, methods, api
     return None
 

@@ -19,19 +19,13 @@ runs it first, and a failing one is reported at once, without shrinking.
 
 from __future__ import annotations
 
-
 import pytest
 from hypothesis import example, given, strategies as st
 
-from tests.fuzz.sockets import ROLES, STATIC_ARGS, assert_total, exchange
 from tests.fuzz.conftest import budget
-from tests.fuzz.strategies import (
-    json_values, unknown_event_names,
-)
-from tests.fuzz.wire import (
-    KNOWN_EVENTS, show,
-)
-
+from tests.fuzz.sockets import ROLES, STATIC_ARGS, assert_total, exchange
+from tests.fuzz.strategies import json_values, unknown_event_names
+from tests.fuzz.wire import KNOWN_EVENTS, show
 
 # A failing example's arguments can hold a few 2,000-character strings; hypothesis warns about
 # printing them, and the suite turns warnings into errors.
@@ -64,7 +58,7 @@ async def test_any_json_to_any_event(event, role, data, actors):
 
 @budget(60)
 @given(role=ROLES, event=unknown_event_names(),
-       args=st.one_of(st.sampled_from(KNOWN_EVENTS).flatmap(STATIC_ARGS.get),
+       args=st.one_of(st.sampled_from(KNOWN_EVENTS).flatmap(STATIC_ARGS.__getitem__),
                       st.lists(json_values(max_leaves=4), max_size=2)))
 # Found by this test: an event named "*" with no argument got no ack (python-socketio finds the
 # catch-all handler under the name "*" and calls it without the event name in front).

@@ -20,9 +20,9 @@ from hypothesis import example, given, strategies as st
 
 from tests.fuzz.conftest import API_KEY, budget
 from tests.fuzz.oracle import INVALID, body_verdict, session_verdict, suspension_verdict
+from tests.fuzz.sockets import ROLES, STATIC_ARGS, assert_total, exchange
 from tests.fuzz.strategies import big_literals, keys, lone_surrogate_texts
 from tests.fuzz.test_http_fuzz import common, expected_body_status
-from tests.fuzz.sockets import ROLES, STATIC_ARGS, assert_total, exchange
 from tests.fuzz.wire import KNOWN_EVENTS, BigLiteral, dumps, request, show
 
 pytestmark = pytest.mark.filterwarnings("ignore:Generating overly large repr:hypothesis.errors.HypothesisWarning")

@@ -17,6 +17,7 @@ import json
 import math
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 from yarl import URL
@@ -123,7 +124,7 @@ class RawSocket:
         self.stale_acks: list[tuple[int, str]] = []  # acks for ids already answered or never asked
 
     @classmethod
-    async def open(cls, http: aiohttp.ClientSession, base_url: str, auth: dict | None) -> "RawSocket":
+    async def open(cls, http: aiohttp.ClientSession, base_url: str, auth: dict | None) -> RawSocket:
         ws = await http.ws_connect(base_url.replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket",
                                    timeout=aiohttp.ClientWSTimeout(ws_close=5), autoping=True)
         raw = cls(ws)
@@ -163,7 +164,7 @@ class RawSocket:
         while True:
             left = deadline - asyncio.get_running_loop().time()
             if left <= 0:
-                raise asyncio.TimeoutError
+                raise TimeoutError
             data = await self.frame(left)
             match = prefix.fullmatch(data)
             if match is None:
@@ -181,7 +182,7 @@ class RawSocket:
             args = json.loads(match.group(2))
             return args
 
-    async def call(self, event: object, payload: object, timeout: float = 5) -> object:
+    async def call(self, event: object, payload: object, timeout: float = 5) -> Any:
         args = await self.acks_for(await self.send(event, [payload]), timeout)
         assert len(args) == 1, f"ack with {len(args)} arguments: {args!r}"
         return args[0]
@@ -229,7 +230,7 @@ class Reply:
     headers: dict
     body: bytes
 
-    def json(self) -> object:
+    def json(self) -> Any:  # any JSON value: the checks look at what came
         return json.loads(self.body)
 
     def __repr__(self) -> str:

@@ -40,6 +40,13 @@ def standing(pid: str, version: int, total: int, at: int = T, region: str = "eu"
     )
 
 
+async def around(store: BoardStore, board: str, period: str, player_id: str, limit: int,
+                 now: int) -> tuple[list[dict], int]:
+    found = await store.around(board, period, player_id, limit, now)
+    assert found is not None
+    return found
+
+
 async def ids(store: BoardStore, board: str = "global", period: str = "all", now: int = T) -> list[str]:
     rows, _ = await store.page(board, period, 0, 100, now)
     return [row["player_id"] for row in rows]
@@ -104,16 +111,16 @@ async def test_reapplying_the_same_standing_is_a_no_op(store: BoardStore, client
     assert await store.apply(s) == 9
 
     async def dump() -> dict:
-        out = {}
+        out: dict[bytes | str, object] = {}
         for key in sorted(await client.keys("lb:*")):
-            if key.endswith(b":idx"):
+            if await client.type(key) == b"hash":  # the boards' indexes, and the placements
                 out[key] = await client.hgetall(key)
             else:
                 out[key] = await client.zrange(key, 0, -1, withscores=True)
         return out
 
     before = await dump()
-    assert len(before) == 18
+    assert len(before) == 18 + 1  # and lb:place
     assert await store.apply(s) == 0
     assert await dump() == before
 
@@ -190,7 +197,7 @@ async def test_around_keeps_limit_rows_with_the_player_at_the_middle_where_possi
     for i in range(count):
         await store.apply(standing(f"p{i}", 1, 1000 - i, at=T + i))
     for rank in range(1, count + 1):
-        rows, total = await store.around("global", "all", f"p{rank - 1}", limit, T)
+        rows, total = await around(store, "global", "all", f"p{rank - 1}", limit, T)
         assert total == count
         assert len(rows) == min(limit, count)
         ranks = [r["rank"] for r in rows]
@@ -209,15 +216,15 @@ async def test_around_keeps_limit_rows_with_the_player_at_the_middle_where_possi
 async def test_around_examples(store: BoardStore) -> None:
     for i in range(10):
         await store.apply(standing(f"p{i}", 1, 1000 - i, at=T + i))
-    rows, _ = await store.around("global", "all", "p4", 4, T)  # rank 5
+    rows, _ = await around(store, "global", "all", "p4", 4, T)  # rank 5
     assert [r["rank"] for r in rows] == [3, 4, 5, 6]
-    rows, _ = await store.around("global", "all", "p4", 5, T)
+    rows, _ = await around(store, "global", "all", "p4", 5, T)
     assert [r["rank"] for r in rows] == [3, 4, 5, 6, 7]
-    rows, _ = await store.around("global", "all", "p0", 5, T)
+    rows, _ = await around(store, "global", "all", "p0", 5, T)
     assert [r["rank"] for r in rows] == [1, 2, 3, 4, 5]
-    rows, _ = await store.around("global", "all", "p9", 5, T)
+    rows, _ = await around(store, "global", "all", "p9", 5, T)
     assert [r["rank"] for r in rows] == [6, 7, 8, 9, 10]
-    rows, _ = await store.around("global", "all", "p8", 4, T)
+    rows, _ = await around(store, "global", "all", "p8", 4, T)
     assert [r["rank"] for r in rows] == [7, 8, 9, 10]
 
 
@@ -275,6 +282,7 @@ def test_standing_from_player_document() -> None:
         "days": {"2026-11-23": 100, "2026-11-22": 50}, "weeks": {"2026-W48": 150, "2026-W47": 550},
     }
     assert Standing.from_player(doc, at) == Standing("p1", "Ann", "eu", "g", 7, 700, 100, 150, at - 5)
+    assert Standing.from_player({**doc, "moves": 3}, at).moves == 3
     s = Standing.from_player({"_id": "p2", "name": "Bo", "region": "na"}, at)
     assert (s.guild, s.version, s.total, s.daily, s.weekly, s.at_ms) == (None, 0, 0, 0, 0, 0)
     assert s.rooms() == ["region:na"]
@@ -283,6 +291,52 @@ def test_standing_from_player_document() -> None:
 
 def test_standing_survives_the_queue_encoding() -> None:
     for s in (Standing("p1", "Ann | Ünïcode", "eu", "g", 7, 700, 100, 150, 1_795_428_000_000),
-              Standing("p2", "Bo", "na", None, 1, 1, 0, 0, 5)):
+              Standing("p2", "Bo", "na", None, 1, 1, 0, 0, 5, moves=4)):
         fields = {k.encode(): v.encode() for k, v in s.to_fields().items()}
         assert Standing.from_fields(fields) == s
+
+
+def test_an_entry_queued_before_moves_were_counted_still_parses() -> None:
+    s = Standing("p1", "Ann", "eu", "g", 7, 700, 100, 150, 1_795_428_000_000, moves=2)
+    fields = {k.encode(): v.encode() for k, v in s.to_fields().items() if k != "m"}
+    assert Standing.from_fields(fields) == Standing("p1", "Ann", "eu", "g", 7, 700, 100, 150, 1_795_428_000_000)
+
+
+def moved(s: Standing, moves: int, region: str | None = None, guild: str | None = None) -> Standing:
+    return Standing(s.player_id, s.name, region or s.region, guild, s.version, s.total, s.daily, s.weekly, s.at_ms,
+                    moves)
+
+
+async def test_a_move_takes_the_player_off_every_board_of_its_old_region_and_guild(store: BoardStore) -> None:
+    ann = standing("ann", 1, 30, guild="owls")
+    await store.apply(ann)
+    await store.apply(standing("bob", 1, 20, guild="owls"))
+    await store.apply(moved(ann, 1, region="na", guild="hawks"))
+    for period in PERIODS:
+        assert await ids(store, "region:eu", period) == ["bob"]
+        assert await ids(store, "guild:owls", period) == ["bob"]
+        assert await ids(store, "region:na", period) == ["ann"]
+        assert await ids(store, "guild:hawks", period) == ["ann"]
+        assert await ids(store, "global", period) == ["ann", "bob"]
+    # Leaving a guild only: the region board keeps its entry.
+    await store.apply(moved(ann, 2, region="na", guild=None))
+    assert await ids(store, "guild:hawks") == [] and await ids(store, "region:na") == ["ann"]
+    # And back where it started: on the old boards again, once.
+    await store.apply(moved(ann, 3, region="eu", guild="owls"))
+    assert await ids(store, "region:eu") == ["ann", "bob"] and await ids(store, "region:na") == []
+
+
+async def test_a_standing_from_before_a_move_updates_global_only(store: BoardStore) -> None:
+    await store.apply(standing("ann", 1, 10))
+    await store.apply(moved(standing("ann", 1, 10), 1, region="na"))
+    await store.apply(standing("ann", 2, 50))  # moves 0, region eu: written before the move
+    assert (await store.page("global", "all", 0, 10, T))[0][0]["score"] == 50
+    assert await ids(store, "region:eu") == []
+    assert (await store.page("region:na", "all", 0, 10, T))[0][0]["score"] == 10
+
+
+async def test_a_move_of_a_player_without_credits_places_nothing(store: BoardStore, client: Redis) -> None:
+    assert await store.apply(Standing("new", "New", "na", None, 0, 0, 0, 0, 0, moves=1)) == 0
+    assert await ids(store, "region:na") == [] and await ids(store) == []
+    await store.apply(standing("new", 1, 5))  # moves 0: from before that move
+    assert await ids(store, "region:eu") == [] and await ids(store) == ["new"]

@@ -62,14 +62,14 @@ def check_deltas(result: dict, flush_ms: int) -> None:
         seqs = [d["seq"] for d in seen]
         assert seqs == sorted(set(seqs)), f"{room}: seq repeated or went back: {seqs}"
         ats = [datetime.fromisoformat(d["at"].replace("Z", "+00:00")).timestamp() * 1000 for d in seen]
-        gaps = [b - a for a, b in zip(ats, ats[1:])]
+        gaps = [b - a for a, b in zip(ats, ats[1:], strict=False)]
         assert all(g >= flush_ms * 0.9 for g in gaps), f"{room}: two deltas within one interval: {gaps}"
 
 
 async def cluster_run(instances, settings, n_instances: int) -> None:
     nodes = [await instances() for _ in range(n_instances)]
     watchers = []
-    for i, node in enumerate(nodes):
+    for node in nodes:
         for transports in ("websocket", "polling"):
             watchers.append(await Watcher.start(node.url, transports, ["region:eu", "region:na"]))
     async with aiohttp.ClientSession() as http:
@@ -85,9 +85,10 @@ async def cluster_run(instances, settings, n_instances: int) -> None:
         async def settled() -> list:
             boards = [[await board_of(http, n.url, room) for room in ROOMS] for n in nodes]
             assert all(b == boards[0] for b in boards), "instances disagree"
-            for room, rows in zip(ROOMS, boards[0]):
+            for room, rows in zip(ROOMS, boards[0], strict=True):
                 members = [p for p in players if (room == "guild:owls" and int(p[1:]) < 3)
-                           or (room == "region:eu" and int(p[1:]) % 2 == 0) or (room == "region:na" and int(p[1:]) % 2 == 1)]
+                           or (room == "region:eu" and int(p[1:]) % 2 == 0)
+                           or (room == "region:na" and int(p[1:]) % 2 == 1)]
                 assert sorted(r["score"] for r in rows) == sorted(totals[p] for p in members)
             return boards[0]
 
@@ -122,7 +123,8 @@ async def test_kill_9_of_the_lease_holder_mid_traffic(instances, settings, redis
 
         await eventually(holds)
         survivors = [await instances(), await instances()]
-        watchers = [await Watcher.start(node.url, t, ["region:eu"]) for node in survivors for t in ("websocket", "polling")]
+        watchers = [await Watcher.start(node.url, t, ["region:eu"])
+                    for node in survivors for t in ("websocket", "polling")]
         async with aiohttp.ClientSession() as http:
             players = {f"k{i}": await make_player(http, survivors[i % 2].url, f"k{i}", "eu", None) for i in range(4)}
             traffic = asyncio.create_task(drive(players, rounds=12, pause=0.1))

@@ -18,7 +18,8 @@ async def test_socket_and_http_agree_and_ties_rank_by_first_reached(player, conn
     await third.play("quick")
     await drained()
     spectator = await connect()
-    via_socket = await spectator.call("leaderboard:get", {"board": "region:oce", "period": "all", "limit": 10, "offset": 0})
+    via_socket = await spectator.call("leaderboard:get",
+                                      {"board": "region:oce", "period": "all", "limit": 10, "offset": 0})
     status, via_http = await http_board(http, app_url, "region:oce", period="all")
     assert status == 200
     assert via_socket == {"ok": True, **via_http}

@@ -21,7 +21,8 @@ async def test_boards_rebuilt_from_mongodb_after_redis_comes_back_empty(start_ap
 
     redis_proc.stop()
     # Redis down: completions still credit in MongoDB and are acknowledged.
-    ack = await late.call("action:complete", {"token": pending["token"], "proof": solve(pending["token"], pending["difficulty"])})
+    proof = solve(pending["token"], pending["difficulty"])
+    ack = await late.call("action:complete", {"token": pending["token"], "proof": proof})
     assert ack["ok"] and ack["score"]["total"] == 20, ack
     # Challenges are still issued (rate limits counted in the instance), and credited.
     challenge, ack = await late.play("quick")
@@ -69,7 +70,8 @@ async def test_a_redis_that_hangs_costs_one_timeout_then_completions_go_on_and_b
             took = []
             for ch in challenges:
                 started = time.monotonic()
-                ack = await client.call("action:complete", {"token": ch["token"], "proof": solve(ch["token"], ch["difficulty"])})
+                proof = solve(ch["token"], ch["difficulty"])
+                ack = await client.call("action:complete", {"token": ch["token"], "proof": proof})
                 took.append(time.monotonic() - started)
                 assert ack["ok"], ack
             assert ack["score"]["total"] == 40

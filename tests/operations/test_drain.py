@@ -63,7 +63,7 @@ async def test_sigterm_finishes_in_flight_completions_flushes_and_hands_over(tmp
         # Completions in flight: the store is paused, so each waits inside the instance.
         store.proc.send_signal(signal.SIGSTOP)
         acks = [asyncio.create_task(c.call("action:complete", {"token": t, "proof": p}, timeout=40))
-                for c, (t, p) in zip(clients, pending)]
+                for c, (t, p) in zip(clients, pending, strict=True)]
         await asyncio.sleep(1.0)
         assert not any(task.done() for task in acks)
         stopped_at = time.monotonic()

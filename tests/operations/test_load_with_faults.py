@@ -19,6 +19,7 @@ exactly the acknowledged action ids.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 import time
 import uuid
@@ -107,6 +108,7 @@ class Player:
         try:
             if self.sio is None or not self.sio.connected:
                 await self.connect()
+            assert self.sio is not None
             timeout = max(0.5, min(CALL_TIMEOUT_S, hard_deadline - now()))
             body = await self.sio.call(event, data, timeout=timeout)
         except (TimeoutError, socketio.exceptions.SocketIOError, aiohttp.ClientError, OSError):
@@ -317,7 +319,8 @@ async def test_every_acknowledged_point_survives_redis_and_mongodb_restarts_unde
             and r.sent >= mongo_down and r.received <= mongo_back
         ]
         assert unavailable_while_mongo_down, "no completion met the MongoDB outage: the test proved nothing"
-        ok_while_mongo_down = [r.body for p in players for r in p.oks if r.sent >= mongo_down and r.received <= mongo_back]
+        ok_while_mongo_down = [r.body for p in players for r in p.oks
+                               if r.sent >= mongo_down and r.received <= mongo_back]
         assert ok_while_mongo_down == [], f"acknowledged while MongoDB was down: {ok_while_mongo_down}"
         oks_after_mongo = [r for p in players for r in p.oks if r.sent >= mongo_back]
         assert oks_after_mongo, "nothing was acknowledged after MongoDB came back"
@@ -331,7 +334,8 @@ async def test_every_acknowledged_point_survives_redis_and_mongodb_restarts_unde
         log = [d async for d in db["actions"].find({}, projection={"player_id": 1, "points": 1, "state": 1, "ack": 1})]
         logged = Counter(d["_id"] for d in log)
         assert set(logged) == set(acks), (
-            f"logged but never acked: {sorted(set(logged) - set(acks))}; acked, not logged: {sorted(set(acks) - set(logged))}")
+            f"logged but never acked: {sorted(set(logged) - set(acks))}; "
+            f"acked, not logged: {sorted(set(acks) - set(logged))}")
         assert all(n == 1 for n in logged.values())
         for d in log:
             assert d["player_id"] == owner[d["_id"]] and d["points"] == POINTS, d
@@ -400,7 +404,7 @@ async def test_every_acknowledged_point_survives_redis_and_mongodb_restarts_unde
             times = [at for at, _ in spectator.deltas]
             assert any(t < redis_down for t in times) and any(t > redis_back for t in times), times
             seqs = [d["seq"] for _, d in spectator.deltas if d["room"] == "region:eu"]
-            assert all(a < b for a, b in zip(seqs, seqs[1:])), f"seq went back or repeated: {seqs}"
+            assert all(a < b for a, b in itertools.pairwise(seqs)), f"seq went back or repeated: {seqs}"
 
         # (8) recovery without a restart, checked last since everything above holds without it:
         # once /readyz says 200 again, a burst of reads succeeds, and no request made while
@@ -425,7 +429,8 @@ async def test_every_acknowledged_point_survives_redis_and_mongodb_restarts_unde
         assert outside == [], f"refused while both stores were up: {outside[:5]}"
 
         print(
-            f"\nwindows: redis down {wall(redis_down)}..{wall(redis_back)} (ready {redis_ready - redis_back:.1f} s after), "
+            f"\nwindows: redis down {wall(redis_down)}..{wall(redis_back)} "
+            f"(ready {redis_ready - redis_back:.1f} s after), "
             f"mongo down {wall(mongo_down)}..{wall(mongo_back)} (ready {mongo_ready - mongo_back:.1f} s after)"
         )
         print(

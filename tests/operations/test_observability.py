@@ -111,7 +111,8 @@ async def _check_metrics(app_url: str, ws_client: Client, http: aiohttp.ClientSe
     assert value(after_credit, "scoreboard_actions_total", outcome="credited") == 1
 
     # The same token and proof again (solve is deterministic): a duplicate, counted as one.
-    again = await ws_client.call("action:complete", {"token": challenge["token"], "proof": solve(challenge["token"], 4)})
+    same = {"token": challenge["token"], "proof": solve(challenge["token"], 4)}
+    again = await ws_client.call("action:complete", same)
     assert again["ok"] and again["duplicate"] is True, again
     after_duplicate = await scrape(http, app_url)
     assert value(after_duplicate, "scoreboard_actions_total", outcome="duplicate") == 1
@@ -156,7 +157,8 @@ async def _check_metrics(app_url: str, ws_client: Client, http: aiohttp.ClientSe
         return samples
 
     samples = await eventually(flushed)
-    assert value(samples, "scoreboard_flush_seconds_bucket", le="+Inf") == value(samples, "scoreboard_flush_seconds_count")
+    flushes = value(samples, "scoreboard_flush_seconds_count")
+    assert value(samples, "scoreboard_flush_seconds_bucket", le="+Inf") == flushes
     assert value(samples, "scoreboard_queue_backlog") == 0
     assert value(samples, "scoreboard_draining") == 0
 
@@ -203,10 +205,11 @@ class LoggedInstance(Instance):
     """conftest's Instance (`python -m app`, same environment), with stderr kept in a file."""
 
     def __init__(self, settings: Settings, log_path: Path, **env: str) -> None:
-        super().__init__(settings, log_path=log_path, **env)
+        super().__init__(settings, port=None, log_path=log_path, **env)  # named: env cannot fill them
+        self.log_file = log_path
 
     def lines(self) -> list[str]:
-        return [line for line in self.log_path.read_text("utf-8").splitlines() if line.strip()]
+        return [line for line in self.log_file.read_text("utf-8").splitlines() if line.strip()]
 
 
 async def test_logs_are_json_lines_with_ids_and_no_secrets(
@@ -264,7 +267,7 @@ async def test_logs_are_json_lines_with_ids_and_no_secrets(
     finally:
         instance.stop()
 
-    raw = instance.log_path.read_text("utf-8")
+    raw = instance.log_file.read_text("utf-8")
     lines = instance.lines()
     assert lines, "the instance logged nothing at DEBUG"
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-import socketio
+
+from tests.support import connect_refusal
 
 
 async def test_session_shape_and_guild_null(http, app_url):
@@ -13,14 +14,18 @@ async def test_session_shape_and_guild_null(http, app_url):
     async with http.post(f"{app_url}/api/v1/sessions", json=body) as resp:
         assert resp.status == 201
         session = await resp.json()
-    assert set(session) == {"token", "player", "expires_in"}
+    assert set(session) == {"token", "player", "expires_in", "guest_key"}
     assert session["player"] == {"player_id": "ann_1", "name": "Ann", "region": "eu", "guild": None}
     assert session["expires_in"] == 86400 and isinstance(session["token"], str)
+    assert isinstance(session["guest_key"], str) and len(session["guest_key"]) >= 32
 
 
 async def test_new_session_updates_name(http, app_url, new_session):
-    await new_session("bo", name="Bo")
-    await new_session("bo", name="Bo the Bold", guild="owls")
+    first = await new_session("bo", name="Bo")
+    body = {"player_id": "bo", "name": "Bo the Bold", "region": "eu", "guild": "owls", "guest_key": first["guest_key"]}
+    async with http.post(f"{app_url}/api/v1/sessions", json=body) as resp:
+        assert resp.status == 201, await resp.text()
+        assert "guest_key" not in await resp.json()  # only the creating session gets it
     async with http.get(f"{app_url}/api/v1/players/bo") as resp:
         profile = await resp.json()
     assert profile["player"] == {"player_id": "bo", "name": "Bo the Bold", "region": "eu", "guild": "owls"}
@@ -48,30 +53,17 @@ async def test_unknown_player_is_not_found(http, app_url):
         assert (await resp.json())["error"]["code"] == "not_found"
 
 
-async def refusal(url: str, auth: object) -> object:
-    """Connect, expect a refusal, return what the client's connect_error carried."""
-    client = socketio.AsyncClient(reconnection=False)
-    seen: list = []
-    client.on("connect_error", lambda data: seen.append(data))
-    try:
-        with pytest.raises(socketio.exceptions.ConnectionError):
-            await client.connect(url, auth=auth, transports=["websocket"], wait_timeout=5)
-    finally:
-        await client.eio.disconnect()  # the refused client closes its engine.io connection
-    return seen[0]
-
-
 @pytest.mark.parametrize("auth, code", [
     ({"token": "garbage"}, "token_invalid"),
     ({"token": 12}, "token_invalid"),
     ({"nope": 1}, "token_invalid"),
 ])
 async def test_bad_token_refuses_connection(app_url, auth, code):
-    assert await refusal(app_url, auth) == {"message": code}
+    assert await connect_refusal(app_url, auth) == {"message": code}
 
 
 async def test_expired_session_token_refused(start_app, settings, new_session):
     app = await start_app(settings, session_ttl_s=1)
     session = await new_session(url=app.url)
     await asyncio.sleep(2.1)
-    assert await refusal(app.url, {"token": session["token"]}) == {"message": "token_expired"}
+    assert await connect_refusal(app.url, {"token": session["token"]}) == {"message": "token_expired"}

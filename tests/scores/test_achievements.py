@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from app.config import ConfigError
@@ -18,6 +20,12 @@ def doc(actions: int = 0, total: int = 0, days: list[str] | None = None) -> dict
     return {"actions": actions, "total": total, "active_days": days or []}
 
 
+def known(book: AchievementBook, ach_id: str) -> Achievement:
+    ach = book.get(ach_id)
+    assert ach is not None, ach_id
+    return ach
+
+
 @pytest.fixture
 def book() -> AchievementBook:
     return AchievementBook.load({})
@@ -26,11 +34,11 @@ def book() -> AchievementBook:
 def test_builtin_catalogue_has_the_protocol_achievements(book: AchievementBook) -> None:
     for ach_id in ("first_action", "score_100", "score_1000", "score_10000"):
         assert book.get(ach_id) is not None
-    assert book.get("score_100").threshold == 100 and book.get("score_100").kind == "score"
+    assert known(book, "score_100").threshold == 100 and known(book, "score_100").kind == "score"
     assert any(a.kind == "streak_days" for a in BUILTIN)
     assert any(a.kind == "global_rank" for a in BUILTIN)
     assert book.get("nope") is None
-    assert book.get("first_action").public() == {
+    assert known(book, "first_action").public() == {
         "id": "first_action", "name": "First steps", "description": "Complete your first action.",
     }
 
@@ -129,7 +137,7 @@ def test_load_extra_achievements() -> None:
         "streak_2": {"name": "Twice", "kind": "streak_days", "threshold": 2},
     })
     assert book.get("score_50") == Achievement("score_50", "Fifty", "Reach 50.", "score", 50)
-    assert book.get("ten_actions").description == ""
+    assert known(book, "ten_actions").description == ""
     assert book.get("first_action") is not None  # the built-ins stay
     assert ids(book.crossed(doc(4, 40, [TODAY]), doc(5, 55, [TODAY]), TODAY)) == ["score_50"]
     assert ids(book.crossed(doc(9, 40, [TODAY]), doc(10, 45, [TODAY]), TODAY)) == ["ten_actions"]
@@ -170,6 +178,6 @@ def test_extra_achievement_replaces_a_builtin_of_the_same_id() -> None:
         [],
     ],
 )
-def test_load_bad_achievement_is_a_config_error(raw: object) -> None:
+def test_load_bad_achievement_is_a_config_error(raw: Any) -> None:
     with pytest.raises(ConfigError, match="bad_one"):
         AchievementBook.load({"fine": {"name": "Fine", "kind": "score", "threshold": 5}, "bad_one": raw})

@@ -187,6 +187,16 @@ async function run() {
     );
   }
   step("screenshots");
+
+  // A returning guest in the same browser: its guest key, kept beside the player id, gets it back.
+  result.guest_key_length = await player.evaluate(
+    (id) => localStorage.getItem(`scoreboard.guest_key.${id}`)?.length ?? 0, config.player_id);
+  await player.getByRole("button", { name: "Change player" }).click();
+  await player.locator("#session-form:not([hidden])").waitFor({ timeout: WAIT_MS });
+  await player.getByRole("button", { name: "Get a guest session" }).click();
+  await player.locator("#session-form[hidden]").waitFor({ state: "attached", timeout: WAIT_MS });
+  result.returning_session_info = await text(player, "#session-info");
+  step("returning guest");
 }
 
 async function finish(code) {

@@ -10,7 +10,7 @@ import { readFileSync } from "node:fs";
 import { test } from "node:test";
 import vm from "node:vm";
 
-import { LiveBoard, RoomWatcher, describeError, leadingZeroBits } from "../../static/client.js";
+import { GuestKeys, LiveBoard, RoomWatcher, createSession, describeError, leadingZeroBits } from "../../static/client.js";
 
 const row = (rank, player_id, score) => ({ rank, player_id, name: player_id.toUpperCase(), score });
 const snapshot = (seq, all = [], daily = [], weekly = []) => ({ room: "region:eu", seq, boards: { all, daily, weekly } });
@@ -144,4 +144,35 @@ test("proof of work: zero bits, and the fallback SHA-256 matches node's", () => 
     const bytes = new TextEncoder().encode(text);
     assert.equal(Buffer.from(context.sha256(bytes)).toString("hex"), createHash("sha256").update(bytes).digest("hex"));
   }
+});
+
+test("guest keys: kept per player id from the creating session, sent by later sessions", async () => {
+  const items = new Map();
+  const storage = { getItem: (k) => items.get(k) ?? null, setItem: (k, v) => items.set(k, String(v)) };
+  const keys = new GuestKeys(storage);
+  keys.remember("ann", { token: "t", guest_key: "K".repeat(43) });
+  keys.remember("ann", { token: "t2" }); // a returning session has no key: the kept one stays
+  assert.equal(keys.get("ann"), "K".repeat(43));
+  assert.equal(keys.get("bob"), null);
+  const broken = new GuestKeys({ getItem: () => { throw new Error("denied"); }, setItem: () => { throw new Error("full"); } });
+  broken.remember("ann", { guest_key: "k" });
+  assert.equal(broken.get("ann"), null);
+  assert.equal(new GuestKeys(null).get("ann"), null);
+
+  const sent = [];
+  const realFetch = globalThis.fetch;
+  globalThis.fetch = async (path, init) => {
+    sent.push([path, JSON.parse(init.body)]);
+    return { ok: true, status: 201, json: async () => ({ token: "t" }) };
+  };
+  try {
+    await createSession({ player_id: "ann", name: "Ann", region: "eu", guild: "", guest_key: keys.get("ann") });
+    await createSession({ player_id: "bob", name: "Bob", region: "eu", guild: "owls", guest_key: keys.get("bob") });
+  } finally {
+    globalThis.fetch = realFetch;
+  }
+  assert.deepEqual(sent, [
+    ["/api/v1/sessions", { player_id: "ann", name: "Ann", region: "eu", guest_key: "K".repeat(43) }],
+    ["/api/v1/sessions", { player_id: "bob", name: "Bob", region: "eu", guild: "owls" }],
+  ]);
 });

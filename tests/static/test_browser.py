@@ -87,6 +87,9 @@ async def test_player_plays_and_spectator_watches(node, chromium, app_url, playe
 
     # The player: session, the catalogue's "quick" challenge, the ack, score and rank, the toast.
     assert f"Playing as {name} ({player_id}) in region eu" in r["session_info"]
+    # Its guest key kept beside the player id, and sent again by the next session of this browser.
+    assert r["guest_key_length"] >= 32
+    assert f"Playing as {name} ({player_id}) in region eu" in r["returning_session_info"]
     assert r["challenge"] == {"action": "quick", "difficulty": "4 zero bits"}
     assert r["pow_status"].startswith("Proof found: ")
     ack = r["ack"]

@@ -4,9 +4,11 @@ official Socket.IO client from the pinned npm package; anything else is the prot
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import pytest
+from yarl import URL
 
 ROOT = Path(__file__).resolve().parents[2]
 CLIENT = ROOT / "node_modules" / "socket.io-client"
@@ -51,3 +53,19 @@ async def test_anything_else_is_not_found(http, app_url, path):
     async with http.get(f"{app_url}{path}") as resp:
         assert resp.status == 404, path
         assert await resp.json() == {"error": {"code": "not_found", "message": (await resp.json())["error"]["message"]}}
+
+
+@pytest.mark.parametrize("path", [
+    "/static/%00",
+    "/static/app.js%00.map",
+    "/static/" + "a" * 300,  # one segment over the file-name limit (255 bytes)
+    "/static/" + "/".join(["b" * 200] * 25),  # a path over the path limit (4096 bytes)
+    "/static/" + "%C3%A9" * 130,  # 130 characters, 260 bytes once UTF-8 encoded
+])
+async def test_names_no_file_can_have_are_not_found(http, app_url, path, caplog):
+    """Not the 503 and traceback the file system's errors (NUL byte, ENAMETOOLONG) used to give."""
+    async with http.get(URL(f"{app_url}{path}", encoded=True)) as resp:
+        assert resp.status == 404, path
+        body = await resp.json()
+        assert body == {"error": {"code": "not_found", "message": body["error"]["message"]}}
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR], caplog.text

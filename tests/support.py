@@ -1,0 +1,19 @@
+"""Helpers shared by test modules (fixtures stay in conftest.py; helpers are imported from here)."""
+
+from __future__ import annotations
+
+import pytest
+import socketio
+
+
+async def connect_refusal(url: str, auth: object) -> object:
+    """Connect with `auth`, expect a refusal, return what the client's connect_error carried."""
+    client = socketio.AsyncClient(reconnection=False)
+    seen: list = []
+    client.on("connect_error", lambda data: seen.append(data))
+    try:
+        with pytest.raises(socketio.exceptions.ConnectionError):
+            await client.connect(url, auth=auth, transports=["websocket"], wait_timeout=5)
+    finally:
+        await client.eio.disconnect()  # the refused client closes its engine.io connection
+    return seen[0]
