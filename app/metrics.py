@@ -56,6 +56,11 @@ class Metrics:
         )
         self.deltas = Counter("scoreboard_deltas_total", "leaderboard:delta messages emitted by this instance",
                               registry=r)
+        self.deltas_skipped = Counter(
+            "scoreboard_deltas_skipped_total",
+            "Room messages (leaderboard:delta) not sent to a watcher of this instance: its connection was closing, "
+            "or held too much unsent (it sees a seq gap and watches again)", registry=r,
+        )
         self.queue_depth = Gauge("scoreboard_queue_depth",
                                  "Standings waiting in the Redis delta queue, read at this instance's last tick",
                                  registry=r)
@@ -66,6 +71,10 @@ class Metrics:
         self.reconciled = Counter("scoreboard_credits_reconciled_total",
                                   "Half-done credits this instance's reconciler finished (or found refused)",
                                   ["outcome"], registry=r)
+        self.audit_dropped = Counter("scoreboard_audit_dropped_total",
+                                     "Audit entries dropped: the writer's queue was full (a flood, or the store away)",
+                                     registry=r)
+        self.audit_backlog = Gauge("scoreboard_audit_backlog", "Audit entries waiting to be written", registry=r)
         self.draining = Gauge("scoreboard_draining", "1 while this instance drains for shutdown", registry=r)
 
     def sample_transports(self, sample: Callable[[], dict[str, float]]) -> None:

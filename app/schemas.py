@@ -103,3 +103,16 @@ class StrictBoolean(fields.Boolean):
 
 class SuspensionSchema(Strict):
     suspended = StrictBoolean(required=True)
+    # (v1.1) Off every board while true; back on them when set false (PROTOCOL.md 9).
+    hidden = StrictBoolean(load_default=False)
+
+
+class AdminPageSchema(Strict):
+    """`?limit=&cursor=` of the operator lists (PROTOCOL.md 9): the cursor is checked by its list."""
+
+    limit = QueryInteger(load_default=50, validate=validate.Range(1, 200))
+    cursor = StrictString(load_default=None, validate=validate.Length(1, 200))
+
+
+class NoQuerySchema(Strict):
+    """An operator route that takes no query parameters: any is invalid_payload."""

@@ -30,7 +30,9 @@ from app.abuse.peers import PeerLimits
 from app.abuse.reads import ReadLimits
 from app.actions.catalogue import Catalogue, read_catalogue_file
 from app.actions.service import ActionService
+from app.anticheat.behaviour import DifficultyBonus, Scorer
 from app.anticheat.limits import RateLimiter
+from app.anticheat.scoring import slots
 from app.anticheat.suspensions import Suspensions
 from app.anticheat.tokens import TokenSigner
 from app.breaker import Breaker
@@ -39,7 +41,7 @@ from app.drain import Drain
 from app.embedded import EmbeddedDocumentStore, in_process_redis
 from app.errors import ProtocolError
 from app.fanout import RedisFanout, SocketNotifier
-from app.handlers import health, http, sockets
+from app.handlers import admin, health, http, sockets
 from app.handlers.replies import http_errors
 from app.leaderboard.boards import BoardStore
 from app.leaderboard.feed import RoomFeed
@@ -50,6 +52,11 @@ from app.leaderboard.reads import LeaderboardReads
 from app.leaderboard.rebuild import rebuild_boards
 from app.leaderboard.updates import BoardUpdates
 from app.metrics import Metrics
+from app.operators.audit import AuditTrail
+from app.operators.erasure import Eraser
+from app.operators.oplog import OperatorLog
+from app.operators.service import OperatorService
+from app.operators.stats import LiveStats, counter_values
 from app.players.revocations import Revocations
 from app.players.service import PlayerService
 from app.players.store import PlayerStore
@@ -69,11 +76,19 @@ REBUILD: web.AppKey[Callable[[], Awaitable[int]]] = web.AppKey("rebuild")
 FLUSH_LOOP = web.AppKey("flush_loop", FlushLoop)
 DRAIN = web.AppKey("drain", Drain)
 RECONCILER = web.AppKey("reconciler", Reconciler)
+AUDIT = web.AppKey("audit", AuditTrail)
+SCORER = web.AppKey("scorer", Scorer)  # set only when BEHAVIOUR_SCORING is on
+INSTANCE = web.AppKey("instance", str)  # this process, as the lease, the audit trail and the stats name it
 
 CLOSE_TIMEOUT_S = 2.0
 FLUSH_STOP_TIMEOUT_S = 5.0
 REDIS_POOL_SIZE = 256
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+ADMIN_PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data: blob:; frame-ancestors 'none'",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
 # The official Socket.IO browser client, from the pinned npm dependency (`make setup` runs npm ci).
 VENDOR_DIR = Path(__file__).resolve().parent.parent / "node_modules" / "socket.io-client" / "dist"
 
@@ -142,23 +157,46 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     # Polled about once a second; closes this instance's connections of a player once revoked.
     revocations = Revocations(redis, players_store, settings.session_ttl_s, breaker=breaker,
                               on_revoked=lambda pid, before: sockets.close_revoked(sio, pid, before))
+    scorer: Scorer | None = None  # built below, once the audit trail it reads exists
+    audit = app[AUDIT] = AuditTrail(
+        db, instance=app[INSTANCE], retention_days=settings.audit_retention_days, enabled=settings.audit_trail,
+        on_dropped=lambda count: metrics.audit_dropped.inc(count),
+        on_written=lambda player_ids: scorer.touch(player_ids) if scorer else None,
+    )
+    if settings.behaviour_scoring:
+        scorer = app[SCORER] = Scorer(trail=audit, players=db["players"], redis=redis, slot_ms=slots(catalogue))
+    await audit.ensure_indexes()
+    metrics.audit_backlog.set_function(lambda: audit.backlog)
+    players = PlayerService(store=players_store, repo=repo, boards=boards, queue=queue, signer=signer, book=book,
+                            suspensions=suspensions, revocations=revocations)
+    lease = FlushLease(redis, app[INSTANCE], 2 * settings.flush_ms)
+    eraser = Eraser(db=db, redis=redis, store=players_store, boards=boards, queue=queue, suspensions=suspensions,
+                    audit=audit, regions=settings.regions)
+    # Completions per second from this instance's own counter, read once a second (no cost per completion).
+    live = LiveStats(redis, app[INSTANCE], outcomes=lambda: counter_values(metrics.actions),
+                     connections=lambda: admin.connection_counts(sio))
+    operators = OperatorService(db=db, players=players, store=players_store, audit=audit, eraser=eraser,
+                                oplog=OperatorLog(db, instance=app[INSTANCE]), stats=live, lease=lease, queue=queue,
+                                book=book)
+    await operators.ensure_indexes()
     services = Services(
         signer=signer,
         catalogue=catalogue,
         actions=ActionService(catalogue=catalogue, signer=signer, limiter=RateLimiter(redis, breaker), repo=repo,
-                              book=book, updates=updates, suspensions=suspensions, writes=writes),
-        players=PlayerService(store=players_store, repo=repo, boards=boards, queue=queue, signer=signer, book=book,
-                              suspensions=suspensions, revocations=revocations),
+                              book=book, updates=updates, suspensions=suspensions, writes=writes, audit=audit,
+                              difficulty_bonus=DifficultyBonus(redis, breaker=breaker).bonus
+                              if settings.behaviour_scoring else _no_bonus),
+        players=players,
         reads=LeaderboardReads(boards),
         feed=feed,
         watch=WatchPolicy(settings.regions),
+        operators=operators,
     )
     app[http.SERVICES] = services
     # "instance" is down while it drains, so that a balancer's keep-alive probe stops sending clients here.
     app[health.PROBES] = {"redis": redis.ping, "mongodb": repo.ping, "instance": app[DRAIN].serving}
     sockets.register(sio, services, metrics, app[DRAIN])
-    app[REBUILD] = lambda: rebuild_boards(repo, boards, queue, suspensions)
-    lease = FlushLease(redis, f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}", 2 * settings.flush_ms)
+    app[REBUILD] = lambda: rebuild_boards(repo, boards, queue, suspensions, eraser)
     flusher = Flusher(redis, queue, boards, lease, notifier, settings.top_n)
     loop = app[FLUSH_LOOP] = FlushLoop(flusher, lease, queue, app[REBUILD], redis, settings.flush_ms,
                                        on_flush=metrics.observe_flush)
@@ -177,9 +215,38 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     writes.start()
     revocations.start()
+    operators.start()
     yield
+    await operators.stop()
     await revocations.stop()
     await writes.stop()
+
+
+async def _no_bonus(player_id: str) -> int:
+    return 0
+
+
+async def audit_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The audit trail's writer; what is queued at the end is stored before the store closes."""
+    audit = app[AUDIT]
+    task = asyncio.create_task(audit.run(), name="audit-writer")
+    yield
+    task.cancel()
+    with suppress(asyncio.CancelledError):
+        await task
+    await audit.close()
+
+
+async def scorer_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Behaviour scoring (app/anticheat/behaviour.py), unless BEHAVIOUR_SCORING=0: each instance
+    scores the players whose attempts its audit writer stored. Stopped before the writer's last batch."""
+    scorer = app.get(SCORER)
+    task = asyncio.create_task(scorer.run(), name="behaviour-scorer") if scorer else None
+    yield
+    if task is not None:
+        task.cancel()
+        with suppress(asyncio.CancelledError):
+            await task
 
 
 async def reconciler_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -247,6 +314,7 @@ def create_app(settings: Settings) -> web.Application:
     app[http.SETTINGS] = settings
     metrics = app[health.METRICS] = Metrics()
     drain = app[DRAIN] = Drain()
+    app[INSTANCE] = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
     app[http.PEERS] = PeerLimits(settings.connections_per_ip, settings.sessions_per_ip_per_minute)
     app[http.READS] = ReadLimits(settings.http_reads_per_ip_per_s, settings.http_read_burst)
     cors_origins = "*" if "*" in settings.cors_origins else list(settings.cors_origins)
@@ -285,12 +353,16 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(redis_ctx)
     app.cleanup_ctx.append(fanout_ctx)
     app.cleanup_ctx.append(services_ctx)
+    app.cleanup_ctx.append(audit_ctx)
+    app.cleanup_ctx.append(scorer_ctx)
     app.cleanup_ctx.append(reconciler_ctx)
     app.cleanup_ctx.append(flusher_ctx)
 
     health.add_routes(app)
     api_routes = http.add_routes(app)
+    admin.add_routes(app)  # same-origin console only: no CORS for the operator routes
     app.router.add_get("/", _index)
+    app.router.add_get("/admin", _admin)
     app.router.add_get(r"/static/vendor/{name:socket\.io\.min\.js(?:\.map)?}", _vendor)
     app.router.add_get("/static/{path:.+}", _static)
     cors = aiohttp_cors.setup(app, defaults={
@@ -342,6 +414,13 @@ async def _close_all_sockets(sio: socketio.AsyncServer) -> None:
 
 async def _index(request: web.Request) -> web.FileResponse:
     return web.FileResponse(STATIC_DIR / "index.html")
+
+
+async def _admin(request: web.Request) -> web.FileResponse:
+    """The operator console (PROTOCOL.md 8): a static page; every figure it shows comes from the
+    API_KEY routes, so the page itself needs no key. The page holds that key in the tab, so it
+    runs only its own scripts, is never framed (clickjacking) and sends no referrer."""
+    return web.FileResponse(STATIC_DIR / "admin.html", headers=ADMIN_PAGE_HEADERS)
 
 
 async def _static(request: web.Request) -> web.FileResponse:

@@ -9,6 +9,7 @@ from app.actions.service import ActionService
 from app.anticheat.tokens import TokenSigner
 from app.leaderboard.feed import RoomFeed
 from app.leaderboard.reads import LeaderboardReads
+from app.operators.service import OperatorService
 from app.players.service import PlayerService
 from app.rooms.watching import WatchPolicy
 
@@ -22,3 +23,4 @@ class Services:
     reads: LeaderboardReads
     feed: RoomFeed
     watch: WatchPolicy
+    operators: OperatorService

@@ -8,7 +8,14 @@ as fast as the acks come back. Afterwards it checks that the players' totals
 on the server add up to what the acks credited, then prints one summary line.
 
     .venv/bin/python bench/completions.py [--seconds 10] [--players 50]
-        [--transport websocket|polling] [--instances 1]
+        [--transport websocket|polling] [--instances 1] [--fair-play-cost [--rounds 2]]
+
+With --fair-play-cost it measures what the audit trail and behaviour scoring cost: in one
+run, rounds alternate between servers started with them off (AUDIT_TRAIL=0
+BEHAVIOUR_SCORING=0) and on, on the same Redis and store, and it prints completions per
+second and server CPU per completion for each, and the overhead. (With scoring on, these
+clients, which complete as fast as they can, soon look automated and get harder proofs:
+that costs the clients, not the server, and shows in "max difficulty".)
 
 The clients run in this process on asyncio, on the same machine as the
 servers, Redis and the store (two cores here): client CPU (Socket.IO framing,
@@ -195,13 +202,36 @@ async def drive(args: argparse.Namespace, urls: list[str], servers: list[subproc
                     for r, b in zip(rss_after, rss_before, strict=True))
     names = [f"server{i}" for i in range(len(servers))] + [name for name, _ in others]
     cpu = " ".join(f"{n} {c:.1f}" for n, c in zip(names, cpu_used, strict=True)) + f" client {own_cpu:.1f}"
+    server_cpu = sum(cpu_used[:len(servers)])
+    args.measured = (stats.credited / elapsed, server_cpu / max(1, stats.credited) * 1000)
     summary = (
         f"completions: {stats.credited / elapsed:.0f}/s over {elapsed:.1f} s, {args.players} players, "
         f"{len(servers)} instance{'s' if len(servers) > 1 else ''} ({args.transport}), "
         f"p50 {percentile(lat, 50):.1f} ms p99 {percentile(lat, 99):.1f} ms (start+complete round trip), "
+        f"server CPU per completion {args.measured[1]:.2f} ms, "
         f"errors {dict(stats.errors)}, server RSS {rss}, cpu s: {cpu}, max difficulty {stats.max_difficulty}"
     )
     return verdict, summary
+
+
+def run_once(args: argparse.Namespace, procs: Processes, prefix: str, redis_url: str, mongodb_url: str,
+             actions_file: Path, secret: str, env: dict[str, str],
+             others: list[tuple[str, subprocess.Popen]]) -> tuple[str, str]:
+    """Start the instances (with `env`), drive them, stop them; (verdict, summary)."""
+    names = [f"{prefix}{i}" for i in range(args.instances)]
+    servers = [start_server(procs, name, redis_url, mongodb_url, actions_file, secret, **env) for name in names]
+    for name, (url, _) in zip(names, servers, strict=True):
+        procs.wait_ready(name, url)
+    try:
+        return asyncio.run(drive(args, [url for url, _ in servers], [proc for _, proc in servers], others))
+    finally:
+        for name, (_, proc) in zip(names, servers, strict=True):
+            if proc.poll() is not None:
+                print(f"{name} exited with {proc.returncode} during the run:\n{procs.tail(name)}", file=sys.stderr)
+            elif procs.log(name).stat().st_size:
+                print(f"{name} logged (last lines):\n{procs.tail(name, 10)}", file=sys.stderr)
+            proc.terminate()
+            proc.wait(30)
 
 
 def main() -> int:
@@ -210,6 +240,11 @@ def main() -> int:
     parser.add_argument("--players", type=int, default=50)
     parser.add_argument("--transport", choices=["websocket", "polling"], default="websocket")
     parser.add_argument("--instances", type=int, default=1)
+    parser.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE",
+                        help="a setting for the servers, e.g. EVENT_LOOP=asyncio (repeatable)")
+    parser.add_argument("--fair-play-cost", action="store_true",
+                        help="compare servers with the audit trail and behaviour scoring off and on")
+    parser.add_argument("--rounds", type=int, default=2, help="with --fair-play-cost: rounds of each")
     args = parser.parse_args()
     if args.players < 1 or args.instances < 1 or args.seconds <= 0:
         parser.error("--players and --instances must be at least 1, --seconds above 0")
@@ -227,21 +262,29 @@ def main() -> int:
         actions_file = tmp / "actions.json"
         actions_file.write_text(json.dumps(CATALOGUE))
         secret = uuid.uuid4().hex  # 32 characters, shared by every instance
-        names = [f"server{i}" for i in range(args.instances)]
-        servers = [start_server(procs, name, redis_url, mongodb_url, actions_file, secret) for name in names]
-        for name, (url, _) in zip(names, servers, strict=True):
-            procs.wait_ready(name, url)
-
-        verdict, summary = asyncio.run(drive(args, [url for url, _ in servers], [proc for _, proc in servers],
-                                             [("store", store), ("redis", redis)]))
-        for name, (_, proc) in zip(names, servers, strict=True):
-            if proc.poll() is not None:
-                print(f"{name} exited with {proc.returncode} during the run:\n{procs.tail(name)}", file=sys.stderr)
-            elif procs.log(name).stat().st_size:
-                print(f"{name} logged (last lines):\n{procs.tail(name, 10)}", file=sys.stderr)
-        print(verdict)
-        print(summary)
-        return 0 if verdict.startswith("consistent") else 1
+        extra = dict(item.split("=", 1) for item in args.server_env)
+        if not args.fair_play_cost:
+            verdict, summary = run_once(args, procs, "server", redis_url, mongodb_url, actions_file, secret, extra,
+                                        [("store", store), ("redis", redis)])
+            print(verdict)
+            print(summary)
+            return 0 if verdict.startswith("consistent") else 1
+        modes = {"off": {**extra, "AUDIT_TRAIL": "0", "BEHAVIOUR_SCORING": "0"}, "on": extra}
+        figures: dict[str, list[tuple[float, float]]] = {"off": [], "on": []}
+        ok = True
+        for r in range(args.rounds):
+            for mode, env in modes.items():
+                verdict, summary = run_once(args, procs, f"r{r}{mode}-", redis_url, mongodb_url, actions_file, secret,
+                                            env, [("store", store), ("redis", redis)])
+                ok = ok and verdict.startswith("consistent")
+                print(f"[fair play {mode}, round {r + 1}] {verdict}\n  {summary}")
+                figures[mode].append(args.measured)
+        rate = {m: sorted(f[0] for f in figs)[len(figs) // 2] for m, figs in figures.items()}
+        cpu = {m: sorted(f[1] for f in figs)[len(figs) // 2] for m, figs in figures.items()}
+        print(f"fair play cost (median of {args.rounds} rounds each): completions/s off {rate['off']:.0f}, "
+              f"on {rate['on']:.0f} (ratio {rate['on'] / rate['off']:.2f}); server CPU per completion "
+              f"off {cpu['off']:.2f} ms, on {cpu['on']:.2f} ms: overhead {(cpu['on'] / cpu['off'] - 1) * 100:+.1f}%")
+        return 0 if ok else 1
     except (KeyboardInterrupt, asyncio.CancelledError):  # asyncio.run turns a Ctrl-C into a cancellation
         print("interrupted; stopping what was started", file=sys.stderr)
         return 130

@@ -1,10 +1,13 @@
-// Many spectators in one node process, for bench/fanout.py.
+// Many spectators in one node process, for bench/fanout.py and bench/sidebyside.py.
 //
 // Opens <count> socket.io-client connections (websocket only, one engine.io connection
 // each), spread round-robin over <urls>, in batches of <batch>; each watches <room>.
 // Every `leaderboard:delta` is recorded as (seq, Date.now()). When all are watching,
-// prints one line {"ready": ...} on stdout; on a line "stop" on stdin, prints one JSON
-// summary line and exits.
+// prints one line {"ready": ...} on stdout. Lines on stdin:
+// - "wait <n> [timeout_ms]": prints {"complete", "seen", "timed_out"} once <n> deltas have
+//   reached every watching socket, or <n> were seen and none arrived for QUIET_MS (a
+//   watcher was skipped), or after timeout_ms (default 15000);
+// - "stop": prints one JSON summary line and exits.
 //
 // usage: node watchers.mjs <urls comma-separated> <count> <room> [batch] [deflate: 1|0]
 import { io } from "socket.io-client";
@@ -21,6 +24,11 @@ const receipts = new Map(); // seq -> {at, times: number[]}
 const snapshotSeq = [];     // per watcher
 const stats = { connected: 0, watching: 0, disconnects: 0, errors: {}, stale: 0, gaps: 0, watch_retries: 0 };
 const lastSeq = [];         // per watcher: last seq applied, to count gaps
+let complete = 0;           // deltas that reached every watching socket
+let lastReceipt = 0;        // Date.now() of the latest receipt
+let sample = null;          // the boards of the latest new delta, for bench/sidebyside.py
+let waiting = null;         // a pending "wait": {count, deadline, timer}
+const QUIET_MS = 2000;
 
 function error(code) {
   stats.errors[code] = (stats.errors[code] || 0) + 1;
@@ -84,8 +92,18 @@ function open(i) {
       if (lastSeq[i] !== undefined && delta.seq !== lastSeq[i] + 1) stats.gaps += 1;
       lastSeq[i] = delta.seq;
       let entry = receipts.get(delta.seq);
-      if (!entry) { entry = { at: Date.parse(delta.at), times: [] }; receipts.set(delta.seq, entry); }
+      if (!entry) {
+        // Measured once per delta, on its first receipt: the size of what every watcher got.
+        entry = { at: Date.parse(delta.at), times: [], bytes: Buffer.byteLength(JSON.stringify(delta)) };
+        receipts.set(delta.seq, entry);
+        sample = delta.boards;
+      }
       entry.times.push(received);
+      lastReceipt = received;
+      if (entry.times.length === stats.watching) {
+        complete += 1;
+        if (waiting && complete >= waiting.count) answerWait(false);
+      }
     });
   });
 }
@@ -106,12 +124,38 @@ async function main() {
   process.stdout.write(JSON.stringify({ ready: true, ...stats, connect_ms: Date.now() - started }) + "\n");
 }
 
+function answerWait(timedOut) {
+  clearInterval(waiting.timer);
+  waiting = null;
+  process.stdout.write(JSON.stringify({ complete, seen: receipts.size, timed_out: timedOut }) + "\n");
+}
+
+function wait(count, timeoutMs) {
+  if (waiting) answerWait(true);
+  waiting = { count, deadline: Date.now() + timeoutMs };
+  waiting.timer = setInterval(() => {
+    const now = Date.now();
+    if (complete >= count || (receipts.size >= count && now - lastReceipt >= QUIET_MS)) answerWait(false);
+    else if (now >= waiting.deadline) answerWait(true);
+  }, 100);
+}
+
 process.stdin.setEncoding("utf8");
 let buffered = "";
 process.stdin.on("data", (chunk) => {
   buffered += chunk;
-  if (!buffered.includes("stop")) return;
+  let nl;
+  while ((nl = buffered.indexOf("\n")) >= 0) {
+    const [verb, ...rest] = buffered.slice(0, nl).trim().split(/\s+/);
+    buffered = buffered.slice(nl + 1);
+    if (verb === "wait") wait(Number(rest[0]), Number(rest[1] || 15000));
+    else if (verb === "stop") { stop(); return; }
+  }
+});
+
+function stop() {
   clearInterval(lagTimer);
+  if (waiting) clearInterval(waiting.timer);
   const deltas = [];
   const all = [];
   for (const [seq, entry] of [...receipts.entries()].sort((a, b) => a[0] - b[0])) {
@@ -121,6 +165,7 @@ process.stdin.on("data", (chunk) => {
       seq,
       at: entry.at,
       receivers: lags.length,
+      bytes: entry.bytes,
       first_ms: lags[0],
       p50_ms: pct(lags, 50),
       last_ms: lags[lags.length - 1],
@@ -137,12 +182,13 @@ process.stdin.on("data", (chunk) => {
     loop_lag_max_ms: loopLagMax,
     loop_lag_mean_ms: loopLagTicks ? loopLagSum / loopLagTicks : 0,
     rss_mb: process.memoryUsage().rss / 1048576,
+    sample,
   };
   process.stdout.write(JSON.stringify(out) + "\n", () => {
     for (const socket of sockets) if (socket) socket.disconnect();
     process.exit(0);
   });
-});
+}
 process.stdin.on("end", () => process.exit(0));
 
 main().catch((err) => { console.error(err); process.exit(1); });

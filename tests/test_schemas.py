@@ -271,8 +271,9 @@ def test_leaderboard_query_invalid(query: dict, field: str) -> None:
 
 
 def test_suspension_valid() -> None:
-    assert SuspensionSchema().load({"suspended": True}) == {"suspended": True}
-    assert SuspensionSchema().load({"suspended": False}) == {"suspended": False}
+    assert SuspensionSchema().load({"suspended": True}) == {"suspended": True, "hidden": False}
+    assert SuspensionSchema().load({"suspended": False}) == {"suspended": False, "hidden": False}
+    assert SuspensionSchema().load({"suspended": True, "hidden": True}) == {"suspended": True, "hidden": True}
 
 
 @pytest.mark.parametrize(

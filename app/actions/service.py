@@ -1,14 +1,17 @@
 """Start and complete actions: every anti-cheat check, then the credit.
 
 Check order follows PROTOCOL.md section 5: signature, owner, expiry, minimum play time,
-proof of work. A challenge that was already credited answers its stored ack even after
-it expired, so a client that lost an ack can always retry.
+proof of work, then the play clock at the write. A challenge that was already credited
+answers its stored ack even after it expired, so a client that lost an ack can always
+retry. Every attempt that passed the signature check goes to the audit trail, credited or
+refused; a suspect's challenges ask for more proof of work (its difficulty bonus).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 
 from app.actions.catalogue import Catalogue
 from app.anticheat.limits import RateLimiter
@@ -19,6 +22,7 @@ from app.clock import day_key, iso, now_ms, week_key
 from app.errors import ProtocolError, outage_as_unavailable
 from app.leaderboard.boards import Standing
 from app.leaderboard.updates import BoardUpdates
+from app.operators.audit import AuditEntry, AuditTrail
 from app.scores.achievements import Achievement, AchievementBook
 from app.scores.batching import BatchedCredits
 from app.scores.repository import CreditRecord, ScoreRepository
@@ -38,7 +42,11 @@ class ActionService:
         updates: BoardUpdates,
         suspensions: Suspensions,
         writes: BatchedCredits,
+        audit: AuditTrail,
+        difficulty_bonus: Callable[[str], Awaitable[int]],
     ) -> None:
+        self._audit = audit
+        self._difficulty_bonus = difficulty_bonus
         self._writes = writes
         self._in_flight: dict[str, asyncio.Future[dict]] = {}
         self._catalogue = catalogue
@@ -62,12 +70,15 @@ class ActionService:
             log.info("action refused: rate_limited", extra={"player_id": player.player_id, "code": "rate_limited"})
             raise ProtocolError("rate_limited", f"at most {rule.per_minute} {action} per minute",
                                 retry_after_ms=wait_ms)
+        # Up to 8 more bits for a suspect (section 5): it pays for every credit, a person never notices.
+        bonus = max(0, min(MAX_BONUS_BITS, await self._difficulty_bonus(player.player_id)))
+        difficulty = min(MAX_DIFFICULTY, rule.difficulty + bonus)
         challenge = Challenge(
             action_id=action_id,
             player_id=player.player_id,
             action=action,
             points=rule.points,
-            difficulty=rule.difficulty,
+            difficulty=difficulty,
             min_ms=rule.min_ms,
             issued_ms=now,
             expires_ms=now + rule.ttl_s * 1000,
@@ -75,31 +86,46 @@ class ActionService:
         return {
             "action_id": action_id,
             "token": self._signer.challenge_token(challenge),
-            "difficulty": rule.difficulty,
+            "difficulty": difficulty,
             "min_ms": rule.min_ms,
             "expires_at": iso(challenge.expires_ms),
         }
 
-    async def complete(self, player: SessionClaims, token: str, proof: str) -> dict:
-        """One log line per completion: credited, answered again, or refused with its code."""
+    async def complete(self, player: SessionClaims, token: str, proof: str, client: str = "unknown") -> dict:
+        """One log line per completion: credited, answered again, or refused with its code;
+        and one audit entry for each that passed the signature check. `client`: the address."""
         ids: dict = {"player_id": player.player_id}
         try:
             challenge = self._signer.read_challenge(token)
-            ids["action_id"] = challenge.action_id
-            reply = await self._complete(player, challenge, token, proof)
         except ProtocolError as exc:
             log.info("action refused: %s", exc.code, extra={**ids, "code": exc.code})
             raise
+        ids["action_id"] = challenge.action_id
+        now = now_ms()
+        try:
+            reply = await self._complete(player, challenge, token, proof, now)
+        except ProtocolError as exc:
+            log.info("action refused: %s", exc.code, extra={**ids, "code": exc.code})
+            self._record(player, challenge, now, client, exc.code, 0)
+            raise
         what = "action answered again" if reply["duplicate"] else "action credited"
         log.info(what, extra={**ids, "points": reply["points"], "duplicate": reply["duplicate"]})
+        self._record(player, challenge, now, client, "credited", reply["points"], duplicate=reply["duplicate"])
         return reply
 
-    async def _complete(self, player: SessionClaims, challenge: Challenge, token: str, proof: str) -> dict:
+    def _record(self, player: SessionClaims, challenge: Challenge, now: int, client: str, outcome: str,
+                points: int, duplicate: bool = False) -> None:
+        self._audit.record(AuditEntry(
+            player_id=player.player_id, action_id=challenge.action_id, action=challenge.action, outcome=outcome,
+            points=points, started_ms=challenge.issued_ms, completed_ms=now, min_ms=challenge.min_ms,
+            difficulty=challenge.difficulty, client=client, duplicate=duplicate,
+        ))
+
+    async def _complete(self, player: SessionClaims, challenge: Challenge, token: str, proof: str, now: int) -> dict:
         """Every check that needs no store comes first, the proof of work included: a client
         that cannot show the work costs no store read (admission control)."""
         if challenge.player_id != player.player_id:
             raise ProtocolError("token_invalid", "this challenge belongs to another player")
-        now = now_ms()
         refusal = None
         if now >= challenge.expires_ms:
             refusal = ProtocolError("token_expired", "the challenge expired; start a new one")
@@ -119,8 +145,10 @@ class ActionService:
             raise refusal
         if not proven:
             raise ProtocolError("proof_invalid", f"proof does not give {challenge.difficulty} leading zero bits")
-        await self._suspensions.refuse_if_suspended(player.player_id)
-        rec = CreditRecord(challenge.action_id, player.player_id, challenge.action, challenge.points, now)
+        # No Redis suspension check here: the totals update refuses a suspended player itself
+        # (ScoreRepository._apply_filter), Redis up or down, so a check here would only cost a round trip.
+        rec = CreditRecord(challenge.action_id, player.player_id, challenge.action, challenge.points, now,
+                           challenge.min_ms, challenge.issued_ms)
         return await self._credit(rec)
 
     async def finish_pending(self, rec: CreditRecord) -> dict:
@@ -157,7 +185,7 @@ class ActionService:
         with outage_as_unavailable("the score store"):
             outcome = await self._writes.credit(rec)
         if outcome.refused is not None:
-            raise _refusal(outcome.refused)
+            raise _refusal(outcome.refused, outcome.retry_after_ms)
         if outcome.ack is not None:
             return {**outcome.ack, "duplicate": True}
         assert outcome.after is not None
@@ -188,12 +216,16 @@ class ActionService:
 _REFUSALS = {
     "token_invalid": "no such player: start a new session",
     "suspended": "this player is suspended by an operator",
+    "too_fast": "too soon after this player's last credited completion of this action; "
+                "the challenge stays valid: retry after retry_after_ms",
     "unavailable": "the score store did not apply this completion; retry later",
 }
+MAX_BONUS_BITS = 8
+MAX_DIFFICULTY = 32
 
 
-def _refusal(code: str) -> ProtocolError:
-    return ProtocolError(code, _REFUSALS.get(code, code))
+def _refusal(code: str, retry_after_ms: int | None = None) -> ProtocolError:
+    return ProtocolError(code, _REFUSALS.get(code, code), retry_after_ms=retry_after_ms)
 
 
 def _ack(rec: CreditRecord, doc: dict, achievements: list[str]) -> dict:

@@ -26,6 +26,10 @@ class Suspensions:
         else:
             await self._redis.srem(_KEY, player_id)
 
+    async def members(self) -> set[str]:
+        """Every player the Redis set holds (a rebuild drops those MongoDB no longer suspends)."""
+        return {m.decode() if isinstance(m, bytes) else str(m) for m in await self._redis.smembers(_KEY)}
+
     async def refuse_if_suspended(self, player_id: str) -> None:
         """Raise `suspended`. Fails open: while Redis is away the player goes through, so
         challenges are still issued and completions credited in MongoDB."""

@@ -100,12 +100,16 @@ async def player(request: web.Request) -> web.Response:
 
 
 async def suspension(request: web.Request) -> web.Response:
-    """Operator call (API_KEY): suspend or reinstate a player."""
-    if not _has_api_key(request, request.app[SETTINGS]):
+    """Operator call (API_KEY): suspend or reinstate a player, and hide it from the boards or
+    show it again (PROTOCOL.md 9); written to the operator log."""
+    settings = request.app[SETTINGS]
+    if not _has_api_key(request, settings):
         raise ProtocolError("unauthorized", "send Authorization: Bearer <API_KEY>")
     req = SuspensionSchema().load(await json_body(request))
-    player_id = request.match_info["player_id"]
-    return web.json_response(await request.app[SERVICES].players.set_suspended(player_id, req["suspended"]))
+    by = client_ip(request.remote, request.headers.getall("X-Forwarded-For", ()), settings.trusted_proxies)
+    result = await request.app[SERVICES].operators.set_suspension(
+        request.match_info["player_id"], req["suspended"], req["hidden"], by=by)
+    return web.json_response(result)
 
 
 async def actions(request: web.Request) -> web.Response:

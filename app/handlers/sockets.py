@@ -511,8 +511,9 @@ def register(sio: SocketServer, services: Services, metrics: Metrics, drain: Dra
     async def action_complete(sid: str, data: Any) -> dict:
         req = ActionCompleteSchema().load(data)
         player = await player_of(sid)
+        conn = await connection(sid)
         try:
-            result = await services.actions.complete(player, req["token"], req["proof"])
+            result = await services.actions.complete(player, req["token"], req["proof"], client=conn.ip)
         except ProtocolError as exc:
             metrics.actions.labels(exc.code).inc()
             metrics.rejected.labels("complete", exc.code).inc()

@@ -11,6 +11,15 @@ player's `moves` count: a standing with more moves than the stored placement tak
 off its old region's and guild's current boards first; one with fewer moves was written before
 a move already applied and never puts the player back on an old board. So a player is on one
 region board and at most one guild board per period, whatever order standings arrive in.
+
+Hidden and erased players (PROTOCOL.md 9) are kept off the boards by the same script that puts
+players on them, so no standing, however late, brings one back: a standing of a player in
+HIDDEN_KEY, or of a player erased after the document it was read from was created (ERASED_KEY
+holds player -> erased_ms; the standing carries the document's `created_ms`), takes the player
+off every current board (global, its region, its guild; all-time, today, this week) and touches
+its rooms, so their watchers see the rows below move up. A player created again after its
+erasure has a later `created_ms` and goes on the boards as a new player. MongoDB holds the
+truth of both (the `hidden` flag, the `erasures` collection); a rebuild marks them again.
 """
 
 from __future__ import annotations
@@ -25,11 +34,19 @@ from app.clock import day_key, period_end_ms, week_key
 PERIODS = ("all", "daily", "weekly")
 # Period keys outlive their period by this much, then Redis drops them.
 _KEEP_AFTER_END_MS = {"daily": 2 * 86_400_000, "weekly": 8 * 86_400_000}
-STANDING_FIELDS = 13
+STANDING_FIELDS = 14
 # player -> "<moves>|<region>|<guild>": where the player's region and guild entries are, and
 # after how many moves. It is what lets a move take the player off its old boards, and what
 # tells a standing written before a move (fewer moves) from one written after it.
 PLACE_KEY = "lb:place"
+# Players an operator hid: never on a board while they are in this set.
+HIDDEN_KEY = "lb:hidden"
+# player -> erased_ms: standings of a document created at or before that moment are never applied.
+ERASED_KEY = "lb:erased"
+# player -> created_ms of the player on the boards, for players created again after an erasure
+# only: a late standing of the erased one (older than the erasure) then leaves the new one alone.
+GENERATION_KEY = "lb:generation"
+NAMES_KEY = "names"
 
 # apply_standing(a, now_dpk, now_wpk, touch): `a` holds one standing's STANDING_FIELDS values,
 # in standing_args() order; now_dpk / now_wpk are the current day's and week's period keys;
@@ -63,11 +80,55 @@ local function remove_entry(zkey, pid)
   return 1
 end
 
+-- Off every current board: global, the standing's region and guild and those of the stored
+-- placement (they differ when a move is under way), every period the standing or now names.
+-- Erased: its placement and its name go too (nothing about it stays in Redis).
+local function take_off(pid, region, guild, dpk, wpk, now_dpk, now_wpk, touch, erased)
+  local changed = 0
+  local rooms = {['region:' .. region] = true}
+  if guild ~= '' then rooms['guild:' .. guild] = true end
+  local was = redis.call('HGET', '""" + PLACE_KEY + """', pid)
+  if was then
+    local s1 = string.find(was, '|', 1, true)
+    local s2 = string.find(was, '|', s1 + 1, true)
+    rooms['region:' .. string.sub(was, s1 + 1, s2 - 1)] = true
+    local was_guild = string.sub(was, s2 + 1)
+    if was_guild ~= '' then rooms['guild:' .. was_guild] = true end
+  end
+  local periods = {'all', now_dpk, now_wpk, dpk, wpk}
+  for _, pk in ipairs(periods) do changed = changed + remove_entry('lb:global:' .. pk, pid) end
+  for room, _ in pairs(rooms) do
+    for _, pk in ipairs(periods) do changed = changed + remove_entry('lb:' .. room .. ':' .. pk, pid) end
+    touch(room)
+  end
+  if erased then
+    redis.call('HDEL', '""" + PLACE_KEY + """', pid)
+    redis.call('HDEL', '""" + NAMES_KEY + """', pid)
+  end
+  return changed
+end
+
 local function apply_standing(a, now_dpk, now_wpk, touch)
   local pid, region, guild = a[1], a[2], a[3]
   local version, total, daily, weekly = tonumber(a[4]), tonumber(a[5]), tonumber(a[6]), tonumber(a[7])
   local reached, dpk, wpk, dexp, wexp = a[8], a[9], a[10], tonumber(a[11]), tonumber(a[12])
-  local moves = tonumber(a[13])
+  local moves, created = tonumber(a[13]), tonumber(a[14])
+  local erased = false
+  local erased_at = redis.call('HGET', '""" + ERASED_KEY + """', pid)
+  if erased_at then
+    local gen = redis.call('HGET', '""" + GENERATION_KEY + """', pid)
+    if created <= tonumber(erased_at) then
+      -- The erased player's: nothing, if a player created since is the one on the boards now.
+      if gen and tonumber(gen) > tonumber(erased_at) then return 0 end
+      erased = true
+      redis.call('HDEL', '""" + GENERATION_KEY + """', pid)
+    elseif gen ~= a[14] then
+      redis.call('HSET', '""" + GENERATION_KEY + """', pid, a[14])
+    end
+  end
+  if erased or redis.call('SISMEMBER', '""" + HIDDEN_KEY + """', pid) == 1 then
+    return take_off(pid, region, guild, dpk, wpk, now_dpk, now_wpk, touch, erased)
+  end
   local changed = 0
   -- May this standing put the player on its region and guild boards? Not when it was
   -- written before a move we have already applied: its region or guild is an old one.
@@ -136,6 +197,9 @@ class Standing:
     # How many times the player's region or guild had changed (the player document's `moves`):
     # orders standings about placement, as `version` orders them about points.
     moves: int = 0
+    # When the player document was created: a standing of a document older than the player's
+    # erasure is never applied (ERASED_KEY). 0: unknown, as old as can be.
+    created_ms: int = 0
 
     def rooms(self) -> list[str]:
         out = [f"region:{self.region}"]
@@ -157,21 +221,23 @@ class Standing:
             weekly=int((doc.get("weeks") or {}).get(week_key(now_ms), 0)),
             at_ms=int(doc.get("last_ms", 0)),
             moves=int(doc.get("moves", 0)),
+            created_ms=int(doc.get("created_ms") or 0),
         )
 
     def to_fields(self) -> dict[str, str]:
         return {
             "p": self.player_id, "n": self.name, "r": self.region, "g": self.guild or "",
             "v": str(self.version), "t": str(self.total), "d": str(self.daily), "w": str(self.weekly),
-            "at": str(self.at_ms), "m": str(self.moves),
+            "at": str(self.at_ms), "m": str(self.moves), "c": str(self.created_ms),
         }
 
     @classmethod
     def from_fields(cls, f: dict[bytes, bytes]) -> Standing:
         s = {k.decode(): v.decode() for k, v in f.items()}
-        # "m" may be absent: entries queued by a release that did not count moves.
+        # "m" and "c" may be absent: entries queued by a release that did not count moves or
+        # know erasures.
         return cls(s["p"], s["n"], s["r"], s["g"] or None, int(s["v"]), int(s["t"]), int(s["d"]), int(s["w"]),
-                   int(s["at"]), int(s.get("m", "0")))
+                   int(s["at"]), int(s.get("m", "0")), int(s.get("c", "0")))
 
 
 def _text(value: bytes | str) -> str:
@@ -196,8 +262,32 @@ def standing_args(s: Standing) -> list[str | int]:
     return [
         s.player_id, s.region, s.guild or "", s.version, s.total, s.daily, s.weekly, s.at_ms,
         period_key("daily", s.at_ms), period_key("weekly", s.at_ms),
-        expire_at("daily", s.at_ms), expire_at("weekly", s.at_ms), s.moves,
+        expire_at("daily", s.at_ms), expire_at("weekly", s.at_ms), s.moves, s.created_ms,
     ]
+
+
+# KEYS[1] ERASED_KEY; ARGV: player, erased_ms. Keeps the later of two erasure times.
+_MARK_ERASED = """
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+if not cur or tonumber(cur) < tonumber(ARGV[2]) then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
+return 1
+"""
+
+# ARGV: player, board key prefix ("lb:<board>:"), then period keys. Board keys are built in the
+# script (as the flush script does), so they are not declared.
+_REMOVE_EVERYWHERE = """
+local pid, prefix, removed = ARGV[1], ARGV[2], 0
+for i = 3, #ARGV do
+  local zkey = prefix .. ARGV[i]
+  local cur = redis.call('HGET', zkey .. ':idx', pid)
+  if cur then
+    redis.call('ZREM', zkey, string.sub(cur, string.find(cur, '|', 1, true) + 1))
+    redis.call('HDEL', zkey .. ':idx', pid)
+    removed = removed + 1
+  end
+end
+return removed
+"""
 
 
 class BoardStore:
@@ -206,6 +296,8 @@ class BoardStore:
         # Outside a flush "now" is the standing's own time, and no room is told.
         self._apply = redis.register_script(
             APPLY_LUA + "return apply_standing(ARGV, ARGV[9], ARGV[10], function() end)")
+        self._mark_erased = redis.register_script(_MARK_ERASED)
+        self._remove_everywhere = redis.register_script(_REMOVE_EVERYWHERE)
 
     @staticmethod
     def key(board: str, period: str, now_ms: int) -> str:
@@ -221,12 +313,54 @@ class BoardStore:
         return int(await self._apply(args=standing_args(s)))
 
     async def set_name(self, player_id: str, name: str) -> None:
-        await self._redis.hset("names", player_id, name)
+        await self._redis.hset(NAMES_KEY, player_id, name)
+
+    async def set_hidden(self, player_id: str, hidden: bool) -> None:
+        """Mark (or unmark) the player hidden; the caller then applies and queues its standing,
+        which takes it off the boards (or puts it back) and tells its rooms."""
+        if hidden:
+            await self._redis.sadd(HIDDEN_KEY, player_id)
+        else:
+            await self._redis.srem(HIDDEN_KEY, player_id)
+
+    async def hidden(self) -> set[str]:
+        """Every player marked hidden (a handful: operators hide cheaters one by one)."""
+        return {_text(m) for m in await self._redis.smembers(HIDDEN_KEY)}
+
+    async def mark_erased(self, erased: dict[str, int]) -> None:
+        """player -> erased_ms; never moved back (a later erasure of a re-created player wins)."""
+        if not erased:
+            return
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for player_id, at_ms in erased.items():
+                await self._mark_erased(keys=[ERASED_KEY], args=[player_id, at_ms], client=pipe)
+            await pipe.execute()
+
+    async def forget(self, player_id: str) -> None:
+        """An erased player: its name, placement and hidden mark go from Redis."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.hdel(NAMES_KEY, player_id)
+            pipe.hdel(PLACE_KEY, player_id)
+            pipe.hdel(GENERATION_KEY, player_id)
+            pipe.srem(HIDDEN_KEY, player_id)
+            await pipe.execute()
+
+    async def remove_everywhere(self, player_id: str, boards: list[str], period_keys: list[str]) -> int:
+        """Take the player's entry off each board for each period key ("all", "d:<day>",
+        "w:<week>"), ended periods included; the entries removed. For an erasure, which also
+        clears the boards of ended days and weeks that the current-board removal leaves final."""
+        if not boards or not period_keys:
+            return 0
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for board in boards:
+                await self._remove_everywhere(args=[player_id, f"lb:{board}:", *period_keys], client=pipe)
+            removed = await pipe.execute()
+        return sum(int(n) for n in removed)
 
     async def names(self, ids: list[str]) -> list[str]:
         if not ids:
             return []
-        found = await self._redis.hmget("names", ids)
+        found = await self._redis.hmget(NAMES_KEY, ids)
         return [_text(name) if name else pid for pid, name in zip(ids, found, strict=True)]
 
     async def rows(self, members: list[tuple[bytes, float]], first_rank: int) -> list[dict]:

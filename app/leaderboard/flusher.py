@@ -165,6 +165,17 @@ return out
 """
 
 
+def _newer(a: Standing, b: Standing) -> bool:
+    """Whether `a` replaces `b`, two standings of one player id in one batch. A player created
+    again after an erasure is newer than any standing of the erased one (whose `created_ms` is
+    older; 0, from a release that did not send it, says nothing). Then placement: a standing
+    written after a move is newer than any written before it, whatever their versions; then the
+    version, as for any two standings."""
+    if a.created_ms and b.created_ms and a.created_ms != b.created_ms:
+        return a.created_ms > b.created_ms
+    return (a.moves, a.version) > (b.moves, b.version)
+
+
 class LeaseLost(Exception):
     """The flush was fenced off: another instance holds the lease now."""
 
@@ -207,9 +218,7 @@ class Flusher:
             if standing is None:
                 continue  # trimmed off the stream after it was read: acknowledged, not applied
             seen = latest.get(standing.player_id)
-            # Placement first: a standing written after a move is newer than any written before
-            # it, whatever their versions; then the version, as for any two standings.
-            if seen is None or (standing.moves, standing.version) > (seen.moves, seen.version):
+            if seen is None or _newer(standing, seen):
                 latest[standing.player_id] = standing
         if latest:
             async with self._redis.pipeline(transaction=False) as pipe:

@@ -5,11 +5,17 @@ other. Standings are versioned, so a rebuild racing live credits never moves a b
 backwards, and rooms see the result as ordinary deltas. They carry the player's `moves` too,
 so a rebuild puts each player where MongoDB says (taking it off boards it has left) whether
 Redis was empty or held an older placement.
+
+What keeps players off the boards is marked again first, from MongoDB: suspended and hidden
+players (their flags on the documents; a mark Redis holds for a player whose flag is off goes),
+and erasures (the `erasures` collection). A player document created at or before its player's
+erasure is a restored backup bringing an erased player back: it is erased again here, never queued.
 """
 
 from __future__ import annotations
 
 import logging
+from typing import Protocol
 
 from app.anticheat.suspensions import Suspensions
 from app.clock import now_ms
@@ -22,17 +28,42 @@ log = logging.getLogger(__name__)
 BATCH = 1000
 
 
-async def rebuild_boards(repo: ScoreRepository, boards: BoardStore, queue: DeltaQueue, suspensions: Suspensions) -> int:
-    """Queue every player's standing; returns players seen."""
+class ErasureBook(Protocol):
+    """The erasures a rebuild honours (app/operators/erasure.py)."""
+
+    async def known(self) -> dict[str, int]:
+        """player -> erased_ms, every erasure recorded."""
+        ...
+
+    async def purge(self, doc: dict) -> None:
+        """Erase again the player of a document that came back (a restored backup)."""
+        ...
+
+
+async def rebuild_boards(repo: ScoreRepository, boards: BoardStore, queue: DeltaQueue, suspensions: Suspensions,
+                         erasures: ErasureBook | None = None) -> int:
+    """Queue every player's standing; returns players seen (erased ones not counted)."""
     now = now_ms()
     count = 0
     batch: list[Standing] = []
     await queue.ensure_group()
+    erased = await erasures.known() if erasures is not None else {}
+    # Before any standing is queued: a standing of an erased player must meet its mark.
+    await boards.mark_erased(erased)
+    # Marks Redis holds now; those MongoDB no longer backs are taken off as the players are seen.
+    was_hidden, was_suspended = await boards.hidden(), await suspensions.members()
+    restored: list[dict] = []
     async for doc in repo.iter_players():
+        pid = doc["_id"]
+        if pid in erased and int(doc.get("created_ms") or 0) <= erased[pid]:
+            restored.append(doc)  # erased after the loop, not under the open cursor
+            continue
         count += 1
-        await boards.set_name(doc["_id"], doc["name"])
-        if doc.get("suspended"):
-            await suspensions.mark(doc["_id"], True)
+        await boards.set_name(pid, doc["name"])
+        if doc.get("suspended") or pid in was_suspended:
+            await suspensions.mark(pid, bool(doc.get("suspended")))
+        if doc.get("hidden") or pid in was_hidden:
+            await boards.set_hidden(pid, bool(doc.get("hidden")))
         standing = Standing.from_player(doc, now)
         if standing.version > 0:
             batch.append(standing)
@@ -41,6 +72,11 @@ async def rebuild_boards(repo: ScoreRepository, boards: BoardStore, queue: Delta
             batch = []
     if batch:
         await queue.push_many(batch)
+    for doc in restored:
+        assert erasures is not None  # only erasures' players are restored
+        log.warning("a player erased earlier came back (a restored backup?): erased again",
+                    extra={"player_id": doc["_id"]})
+        await erasures.purge(doc)
     if count >= queue.max_len // 2:
         # The queue's cap would trim this rebuild's own standings (then rebuild again, forever).
         log.error("%d players against a delta queue capped at %d entries: raise STREAM_MAX_LEN", count, queue.max_len)

@@ -149,16 +149,27 @@ class PlayerService:
         log.info("sessions revoked", extra={"player_id": player_id})
         return {"player_id": player_id, "revoked_before": iso(at_ms)}
 
-    async def set_suspended(self, player_id: str, suspended: bool) -> dict:
-        """An operator's decision: MongoDB first (the truth), then the Redis set the hot path reads."""
+    async def set_suspended(self, player_id: str, suspended: bool, hidden: bool = False) -> dict:
+        """An operator's decision: MongoDB first (the truth), then the Redis marks.
+
+        `suspended`: the Redis set the hot path reads; the write refuses a suspended player on
+        its own (the totals filter), so the Redis check may fail open. `hidden`: the player is
+        marked, then its standing (read from MongoDB) is applied at once, which takes it off
+        every current board (or puts it back), and queued, so that the flusher tells its rooms.
+        A failure past MongoDB is `unavailable`: the same call again finishes it. Nothing here
+        credits or takes a point: a standing only ever replaces an older version of itself."""
         with outage_as_unavailable("the score store"):
-            found = await self._repo.set_suspended(player_id, suspended)
-        if not found:
+            doc = await self._store.set_moderation(player_id, suspended, hidden)
+        if doc is None:
             raise ProtocolError("not_found", f"no player {player_id!r}")
         with outage_as_unavailable("the leaderboard store"):
             await self._suspensions.mark(player_id, suspended)
-        log.info("suspension set to %s", suspended, extra={"player_id": player_id})
-        return {"player_id": player_id, "suspended": suspended}
+            await self._boards.set_hidden(player_id, hidden)
+            standing = Standing.from_player(doc, self._clock())
+            await self._boards.apply(standing)
+            await self._queue.push(standing)  # kept and sent later if Redis just refused it
+        log.info("suspension set to %s, hidden %s", suspended, hidden, extra={"player_id": player_id})
+        return {"player_id": player_id, "suspended": suspended, "hidden": hidden}
 
     async def profile(self, player_id: str) -> dict:
         now = now_ms()

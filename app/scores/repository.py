@@ -31,11 +31,12 @@ from app.clock import day_key, week_key
 # just before the ack landed and is still on its way to the totals update (bounded in practice
 # by STORE_TIMEOUT_MS, far below this).
 PRUNE_AFTER_MS = 10 * 60_000
+CLOCK_SKEW_MS = 5_000
 _PLAYER_PROJECTION = {"applied": 0, "applied_ids": 0}
 # What a credit reads back: everything the standing, the achievements and the ack need, and
 # (added per batch) the guard entries of its own records, not the whole guard map.
 _CREDIT_FIELDS = ("name", "region", "guild", "moves", "total", "actions", "days", "weeks", "active_days",
-                  "last_ms", "unlocked", "suspended")
+                  "last_ms", "unlocked", "suspended", "clock", "created_ms")  # created_ms: see ERASED_KEY
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,8 @@ class CreditRecord:
     action: str
     points: int
     at_ms: int
+    min_ms: int = 0  # the play clock: credits of one action by one player are this far apart
+    issued_ms: int = 0  # when the challenge was issued: never credited to a player created after it
 
     @property
     def day(self) -> str:
@@ -58,7 +61,8 @@ class CreditRecord:
 
     @classmethod
     def from_log(cls, doc: dict) -> CreditRecord:
-        return cls(doc["_id"], doc["player_id"], doc["action"], int(doc["points"]), int(doc["at_ms"]))
+        return cls(doc["_id"], doc["player_id"], doc["action"], int(doc["points"]), int(doc["at_ms"]),
+                   int(doc.get("min_ms", 0)), int(doc.get("issued_ms", 0)))
 
 
 @dataclass
@@ -79,6 +83,7 @@ class CreditOutcome:
     after: dict | None = None
     mine: bool = False
     refused: str | None = None
+    retry_after_ms: int | None = None
 
 
 def write_concern_for(client: AsyncMongoClient) -> WriteConcern:
@@ -194,11 +199,17 @@ class ScoreRepository:
                     # Applied by another attempt: finish it from the totals as they are now.
                     [(before, after)] = _replay(doc, [recs[i]])
                     outcomes[i] = CreditOutcome(duplicate=i in taken, before=before, after=doc)
+                elif recs[i].issued_ms and int(doc.get("created_ms") or 0) > recs[i].issued_ms + CLOCK_SKEW_MS:
+                    outcomes[i] = CreditOutcome(duplicate=i in taken, refused="token_invalid")
+                elif doc.get("suspended"):
+                    outcomes[i] = CreditOutcome(duplicate=i in taken, refused="suspended")
+                elif (wait := _play_clock_wait(doc, recs[i])) > 0:
+                    outcomes[i] = CreditOutcome(duplicate=i in taken, refused="too_fast", retry_after_ms=wait)
                 else:
-                    code = "suspended" if doc.get("suspended") else "unavailable"
-                    outcomes[i] = CreditOutcome(duplicate=i in taken, refused=code)
+                    outcomes[i] = CreditOutcome(duplicate=i in taken, refused="unavailable")
         for i, outcome in outcomes.items():
-            if outcome.refused in ("token_invalid", "suspended"):
+            # The challenge of a play-clock refusal stays usable: its log entry goes too.
+            if outcome.refused in ("token_invalid", "suspended", "too_fast"):
                 refused.append(recs[i].action_id)
         if refused:
             # Nothing was applied for these: the log entry goes, so that nobody finishes them later.
@@ -268,14 +279,35 @@ def _log_doc(rec: CreditRecord) -> dict:
         "action": rec.action,
         "points": rec.points,
         "at_ms": rec.at_ms,
+        "min_ms": rec.min_ms,
+        "issued_ms": rec.issued_ms,
         "state": "pending",
     }
 
 
 def _apply_filter(rec: CreditRecord) -> dict:
-    """The totals update matches only while the action id is not applied (idempotent), and
-    never for a suspended player, whatever the Redis check before it said."""
-    return {"_id": rec.player_id, f"applied_ids.{rec.action_id}": {"$exists": False}, "suspended": {"$ne": True}}
+    """The totals update matches only while the action id is not applied (idempotent), never
+    for a suspended player, whatever the Redis check before it said, and (the play clock)
+    only `min_ms` or more after the player's last credited completion of the same action,
+    however many challenges it holds open and on however many instances."""
+    flt: dict = {"_id": rec.player_id, f"applied_ids.{rec.action_id}": {"$exists": False}, "suspended": {"$ne": True}}
+    if rec.issued_ms > 0:
+        # A challenge of an erased player must not credit a new player of the same id.
+        # CLOCK_SKEW_MS of slack: instances' clocks differ a little, and a live player's
+        # challenge must never be taken for an older player's.
+        flt["created_ms"] = {"$not": {"$gt": rec.issued_ms + CLOCK_SKEW_MS}}
+    if rec.min_ms > 0:
+        last = f"clock.{rec.action}"
+        flt["$or"] = [{last: {"$exists": False}}, {last: {"$lte": rec.at_ms - rec.min_ms}}]
+    return flt
+
+
+def _play_clock_wait(doc: dict, rec: CreditRecord) -> int:
+    """How long until the play clock allows `rec` (0: it does now)."""
+    last = (doc.get("clock") or {}).get(rec.action)
+    if rec.min_ms <= 0 or last is None:
+        return 0
+    return max(0, int(last) + rec.min_ms - rec.at_ms)
 
 
 def _apply_update(rec: CreditRecord, nonce: str) -> dict:
@@ -283,7 +315,7 @@ def _apply_update(rec: CreditRecord, nonce: str) -> dict:
         "$inc": {"total": rec.points, "actions": 1, f"days.{rec.day}": rec.points, f"weeks.{rec.week}": rec.points},
         "$addToSet": {"active_days": rec.day},
         "$set": {f"applied_ids.{rec.action_id}": nonce},
-        "$max": {"last_ms": rec.at_ms},
+        "$max": {"last_ms": rec.at_ms, f"clock.{rec.action}": rec.at_ms},
     }
 
 

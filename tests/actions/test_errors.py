@@ -133,7 +133,7 @@ async def test_suspended_by_operator(start_app, settings, http, new_session, con
         assert resp.status == 401
     headers = {"Authorization": "Bearer operator-key-0123456789"}
     async with http.put(url, json={"suspended": True}, headers=headers) as resp:
-        assert resp.status == 200 and await resp.json() == {"player_id": pid, "suspended": True}
+        assert resp.status == 200 and await resp.json() == {"player_id": pid, "suspended": True, "hidden": False}
     assert error_code(await client.call("action:start", {"action": "quick"})) == "suspended"
     proof = solve(challenge["token"], challenge["difficulty"])
     reply = await client.call("action:complete", {"token": challenge["token"], "proof": proof})

@@ -311,7 +311,8 @@ async def test_suspension(data, auth, content_type, server, http, known_players)
     await common(server, http, reply, where, "PUT")
     assert reply.status in allowed, f"{where}: {reply!r}; expected {sorted(allowed)}"
     if reply.status == 200:
-        assert reply.json() == {"player_id": pid, "suspended": value["suspended"]}, f"{where}: {reply!r}"
+        assert reply.json() == {"player_id": pid, "suspended": value["suspended"], "hidden": False}, \
+            f"{where}: {reply!r}"
         server.registry.players[pid].suspended = value["suspended"]
 
 

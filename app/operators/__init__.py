@@ -1,0 +1,1 @@
+"""The operator's side: the audit trail, suspects, suspension and hiding, export, erasure, stats."""
