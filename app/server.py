@@ -36,6 +36,7 @@ from app.anticheat.scoring import slots
 from app.anticheat.suspensions import Suspensions
 from app.anticheat.tokens import TokenSigner
 from app.breaker import Breaker
+from app.broadcast import BroadcastManager
 from app.config import Settings
 from app.drain import Drain
 from app.embedded import EmbeddedDocumentStore, in_process_redis
@@ -66,6 +67,7 @@ from app.scores.batching import BatchedCredits
 from app.scores.reconciler import Reconciler
 from app.scores.repository import ScoreRepository, open_database
 from app.services import Services
+from app.tasks import stop_task
 
 log = logging.getLogger(__name__)
 
@@ -231,9 +233,7 @@ async def audit_ctx(app: web.Application) -> AsyncIterator[None]:
     audit = app[AUDIT]
     task = asyncio.create_task(audit.run(), name="audit-writer")
     yield
-    task.cancel()
-    with suppress(asyncio.CancelledError):
-        await task
+    await stop_task(task)
     await audit.close()
 
 
@@ -243,19 +243,14 @@ async def scorer_ctx(app: web.Application) -> AsyncIterator[None]:
     scorer = app.get(SCORER)
     task = asyncio.create_task(scorer.run(), name="behaviour-scorer") if scorer else None
     yield
-    if task is not None:
-        task.cancel()
-        with suppress(asyncio.CancelledError):
-            await task
+    await stop_task(task)
 
 
 async def reconciler_ctx(app: web.Application) -> AsyncIterator[None]:
     """Finishes half-done credits on every instance (app/scores/reconciler.py)."""
     task = asyncio.create_task(app[RECONCILER].run(), name="reconciler")
     yield
-    task.cancel()
-    with suppress(asyncio.CancelledError):
-        await task
+    await stop_task(task)
 
 
 async def flusher_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -318,12 +313,15 @@ def create_app(settings: Settings) -> web.Application:
     app[http.PEERS] = PeerLimits(settings.connections_per_ip, settings.sessions_per_ip_per_minute)
     app[http.READS] = ReadLimits(settings.http_reads_per_ip_per_s, settings.http_read_burst)
     cors_origins = "*" if "*" in settings.cors_origins else list(settings.cors_origins)
-    manager = None
+    # Both deliver a room emit to this instance's watchers through the broadcast fast path (app/broadcast.py).
+    manager: BroadcastManager
     if settings.redis_url:
         timeout = settings.store_timeout_ms / 1000
         manager = RedisFanout(settings.redis_url, redis_options={
             "socket_connect_timeout": timeout, "socket_timeout": timeout,
-        })
+        }, on_skipped=metrics.deltas_skipped.inc)
+    else:
+        manager = BroadcastManager(on_skipped=metrics.deltas_skipped.inc)
     sio = sockets.SocketServer(
         async_mode="aiohttp",
         client_manager=manager,

@@ -5,6 +5,16 @@ from __future__ import annotations
 import pytest
 import socketio
 
+from app.anticheat.proof import proof_ok
+
+
+def bad_proof(token: str, difficulty: int) -> str:
+    """A proof that does not do the work (a fixed junk string passes 1 time in 2**difficulty)."""
+    n = 0
+    while proof_ok(token, f"x{n}", difficulty):
+        n += 1
+    return f"x{n}"
+
 
 async def connect_refusal(url: str, auth: object) -> object:
     """Connect with `auth`, expect a refusal, return what the client's connect_error carried."""

@@ -1,6 +1,7 @@
-"""The private names of python-socketio the server overrides or calls, checked against the
-installed version: an upgrade that renames or drops one fails here, by name, and not as a
-quietly skipped override somewhere in the running server.
+"""The private names of python-socketio, python-engineio, aiohttp and asyncio the server
+overrides or calls, checked against the installed versions: an upgrade that renames or drops
+one fails here, by name, and not as a quietly skipped override (or, for the broadcast fast
+path, a quietly lost order or bound) somewhere in the running server.
 
 To lean on another private name, add a row to OVERRIDDEN, CALLED or ATTRIBUTES.
 """
@@ -11,11 +12,14 @@ import asyncio
 import inspect
 from collections.abc import Callable
 
+import engineio
 import socketio
+from aiohttp import web
 from engineio import async_socket
 from engineio.async_drivers import aiohttp as engineio_aiohttp
-from socketio import packet
+from socketio import async_pubsub_manager, packet
 
+from app.broadcast import BroadcastManager
 from app.fanout import RedisFanout
 
 # (class, method, its parameters as we override it, where we override it). Our override takes
@@ -35,6 +39,13 @@ OVERRIDDEN: list[tuple[type, str, tuple[str, ...], str]] = [
      "app/handlers/sockets.py JsonPacket: refuses binary and undecodable packets; its result is the attachments"),
     (engineio_aiohttp.WebSocket, "wait", ("self",),
      "app/handlers/sockets.py CheckedWebSocket: text frames checked before engine.io decodes them"),
+    (engineio_aiohttp.WebSocket, "__call__", ("self", "environ"),
+     "app/broadcast.py TrackedWebSocket: registers the websocket against its engine.io session while it runs"),
+    (engineio_aiohttp.WebSocket, "send", ("self", "message"),
+     "app/broadcast.py TrackedWebSocket: counts the writer's sends in progress (a busy writer keeps the queue path)"),
+    (socketio.AsyncManager, "emit",
+     ("self", "event", "data", "namespace", "room", "skip_sid", "callback", "to", "kwargs"),
+     "app/broadcast.py BroadcastManager: the fast path, for this instance's recipients"),
 ]
 
 # (class, method, where we call it). Calls, or names our override relies on being called.
@@ -44,6 +55,12 @@ CALLED: list[tuple[type, str, str]] = [
     (socketio.AsyncRedisManager, "_listen", "app/fanout.py: the stock listen loop, which must call ours"),
     (socketio.AsyncRedisManager, "_get_redis_module", "app/fanout.py: the Redis client class for the URL"),
     (socketio.AsyncRedisManager, "_get_logger", "app/fanout.py: the manager's logger"),
+    (async_pubsub_manager.AsyncPubSubManager, "_handle_emit",
+     "app/fanout.py RedisFanout: local delivery of every emit, through super().emit = BroadcastManager.emit"),
+    (engineio.AsyncServer, "_service_task",
+     "app/broadcast.py: ping timeouts found without a send (the queue path puts packets without AsyncSocket.send)"),
+    (async_socket.AsyncSocket, "_websocket_handler",
+     "app/broadcast.py TrackedWebSocket: engine.io hands it, bound, to its websocket; __self__ is the session"),
 ]
 
 # (make an instance, attribute, where we use it). Instance attributes, set in __init__.
@@ -54,10 +71,28 @@ ATTRIBUTES: list[tuple[Callable[[], object], str, str]] = [
     (lambda: socketio.AsyncServer(async_mode="aiohttp"), "packet_class", "app/handlers/sockets.py: the ack packet"),
     (lambda: socketio.AsyncServer(async_mode="aiohttp").eio, "_async",
      "app/handlers/sockets.py SocketServer: engine.io's driver table (translate_request, websocket), replaced"),
+    (lambda: socketio.AsyncServer(async_mode="aiohttp").eio, "_async",
+     "app/broadcast.py BroadcastManager.initialize: the websocket class wrapped to track each session's websocket"),
     (lambda: socketio.AsyncServer(async_mode="aiohttp").eio, "sockets",
      "app/handlers/sockets.py SocketServer.close_transport: engine.io's sessions by sid"),
     (lambda: async_socket.AsyncSocket(socketio.AsyncServer(async_mode="aiohttp").eio, "sid"), "queue",
      "app/handlers/sockets.py SocketServer.close_transport: None put there ends a websocket's writer"),
+    (lambda: async_socket.AsyncSocket(socketio.AsyncServer(async_mode="aiohttp").eio, "sid"), "queue",
+     "app/broadcast.py: the queue path, packets put there as engine.io's send does (its writer or poll takes them)"),
+] + [
+    (lambda: async_socket.AsyncSocket(socketio.AsyncServer(async_mode="aiohttp").eio, "sid"), name,
+     "app/broadcast.py: which path a recipient takes (a websocket fully upgraded, not closing)")
+    for name in ("sid", "upgraded", "upgrading", "closing", "closed")
+] + [
+    (lambda: engineio_aiohttp.WebSocket(None, None), name,
+     "app/broadcast.py: the handler engine.io gave it (its session), and aiohttp's WebSocketResponse")
+    for name in ("handler", "_sock")
+] + [
+    (lambda: web.WebSocketResponse(), name, "app/broadcast.py: closing or compressed websockets keep aiohttp's path")
+    for name in ("prepared", "closed", "compress")
+] + [
+    (lambda: asyncio.Queue(), "_unfinished_tasks",
+     "app/broadcast.py _busy: a packet engine.io's writer took off its queue and has not written yet"),
 ]
 
 
@@ -76,6 +111,16 @@ async def test_the_private_names_the_server_leans_on_are_still_there(redis_proc)
         instance = make()
         if not hasattr(instance, name):
             missing.append(f"{type(instance).__qualname__}().{name} is gone ({where})")
+    if "self._websocket_handler" not in inspect.getsource(async_socket.AsyncSocket._upgrade_websocket):
+        missing.append("AsyncSocket._upgrade_websocket no longer hands its websocket self._websocket_handler "
+                       "(app/broadcast.py TrackedWebSocket finds the session through it)")
+    # BroadcastManager.emit must be what the Redis manager's local delivery reaches.
+    mro = RedisFanout.__mro__
+    if mro.index(BroadcastManager) != mro.index(async_pubsub_manager.AsyncPubSubManager) + 1:
+        missing.append("BroadcastManager no longer follows AsyncPubSubManager in RedisFanout's MRO "
+                       "(its _handle_emit's super().emit would skip the fast path)")
+    if "super().emit(" not in inspect.getsource(async_pubsub_manager.AsyncPubSubManager._handle_emit):
+        missing.append("AsyncPubSubManager._handle_emit no longer delivers through super().emit (app/fanout.py)")
     driver = socketio.AsyncServer(async_mode="aiohttp").eio._async
     for key in ("translate_request", "websocket"):
         if key not in driver:

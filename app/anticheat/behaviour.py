@@ -33,6 +33,7 @@ from redis.exceptions import RedisError
 from app.anticheat.scoring import MAX_BONUS_BITS, WINDOW, Stretch, Verdict, score, suspicion_doc, worth_storing
 from app.breaker import Breaker
 from app.clock import now_ms
+from app.tasks import stopping
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +114,7 @@ class Scorer:
             self._on_dropped(dropped)
 
     async def run(self) -> None:
-        while True:
+        while not stopping():
             await asyncio.sleep(self._interval_s)
             try:
                 await self.pass_once()

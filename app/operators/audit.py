@@ -26,6 +26,7 @@ from pymongo.errors import PyMongoError
 
 from app.clock import iso
 from app.errors import ProtocolError
+from app.tasks import stopping
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +125,7 @@ class AuditTrail:
 
     async def run(self) -> None:
         """Store what gathered, every WRITE_INTERVAL_S at most: one insert per batch."""
-        while True:
+        while not stopping():
             await self._wake.wait()
             self._wake.clear()
             await asyncio.sleep(WRITE_INTERVAL_S)  # let a burst gather into one write

@@ -28,6 +28,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from app.clock import iso, now_ms
+from app.tasks import stop_task, stopping
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +144,7 @@ class LiveStats:
 
     async def run(self) -> None:
         failing = False
-        while True:
+        while not stopping():
             try:
                 await self.publish()
             except (RedisError, OSError) as exc:
@@ -161,9 +162,7 @@ class LiveStats:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with suppress(asyncio.CancelledError):
-                await self._task
+            await stop_task(self._task)
             self._task = None
         with suppress(RedisError, OSError):
             async with self._redis.pipeline(transaction=False) as pipe:  # gone from the console at once

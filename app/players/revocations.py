@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from contextlib import suppress
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -27,6 +26,7 @@ from app.breaker import Breaker
 from app.clock import now_ms
 from app.errors import ProtocolError, outage_as_unavailable
 from app.players.store import PlayerStore
+from app.tasks import stop_task, stopping
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +134,7 @@ class Revocations:
 
     async def run(self) -> None:
         failing = False
-        while True:
+        while not stopping():
             try:
                 await self.poll_once()
             except Exception:  # noqa: BLE001 - a failed poll is retried at the next tick
@@ -152,7 +152,5 @@ class Revocations:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with suppress(asyncio.CancelledError):
-                await self._task
+            await stop_task(self._task)
             self._task = None

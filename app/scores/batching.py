@@ -21,6 +21,7 @@ from typing import Generic, TypeVar
 from app.clock import now_ms
 from app.errors import ProtocolError
 from app.scores.repository import CreditOutcome, CreditRecord, ScoreRepository
+from app.tasks import stop_task, stopping
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +29,7 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 MAX_PENDING = 4096
+STOP_WAIT_S = 10.0  # on shutdown, for what was submitted to be written
 
 
 def overloaded() -> ProtocolError:
@@ -56,10 +58,9 @@ class Batcher(Generic[T, R]):
         """Write what was submitted, then stop."""
         if self._task is None:
             return
-        await self._idle.wait()
-        self._task.cancel()
-        with suppress(asyncio.CancelledError):
-            await self._task
+        with suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), STOP_WAIT_S)
+        await stop_task(self._task)
         self._task = None
 
     @property
@@ -92,7 +93,7 @@ class Batcher(Generic[T, R]):
         return batch
 
     async def _run(self) -> None:
-        while True:
+        while not stopping():
             await self._wake.wait()
             self._wake.clear()
             while self._pending:

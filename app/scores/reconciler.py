@@ -21,6 +21,7 @@ from pymongo.errors import PyMongoError
 from app.clock import now_ms
 from app.errors import ProtocolError
 from app.scores.repository import CreditRecord, ScoreRepository
+from app.tasks import stopping
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ class Reconciler:
         self._clock = clock
 
     async def run(self) -> None:
-        while True:
+        while not stopping():
             # Jittered, so that instances started together do not scan in step.
             await asyncio.sleep(self._interval_s * random.uniform(0.5, 1.0))
             try:

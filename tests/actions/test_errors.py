@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from app.anticheat.proof import proof_ok, solve
+from app.anticheat.proof import solve
 from app.config import Secret
+from tests.support import bad_proof
 
 
 def error_code(reply: dict) -> str:
@@ -17,13 +18,6 @@ def error_code(reply: dict) -> str:
 async def total_of(http, app_url: str, player_id: str) -> int:
     async with http.get(f"{app_url}/api/v1/players/{player_id}") as resp:
         return (await resp.json())["score"]["total"]
-
-
-def bad_proof(token: str, difficulty: int) -> str:
-    n = 0
-    while proof_ok(token, f"x{n}", difficulty):
-        n += 1
-    return f"x{n}"
 
 
 async def test_unknown_action(player):

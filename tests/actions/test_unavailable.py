@@ -12,6 +12,7 @@ import pytest
 
 from app.anticheat.proof import solve
 from tests.conftest import Client, DocumentStoreProcess
+from tests.support import bad_proof
 
 
 @dataclass
@@ -85,6 +86,7 @@ async def test_proof_is_checked_before_any_store_read(rig):
     a flood of junk proofs is refused at once even while the store is away."""
     rig.store.stop()
     started = time.monotonic()
-    reply = await rig.client.call("action:complete", {"token": rig.completion["token"], "proof": "not-the-work"})
+    junk = bad_proof(rig.completion["token"], 4)  # the test catalogue's "quick": a fixed string would pass 1 in 16
+    reply = await rig.client.call("action:complete", {"token": rig.completion["token"], "proof": junk})
     assert reply["ok"] is False and reply["error"]["code"] == "proof_invalid", reply
     assert time.monotonic() - started < 0.5

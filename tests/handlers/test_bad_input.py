@@ -21,6 +21,7 @@ from yarl import URL
 
 from app.anticheat.proof import solve
 from app.config import Secret
+from tests.support import connect_refusal
 
 KEY = "k" * 20
 GHOST = "bad_input_ghost"  # the player_id of bad session bodies: it must never be created
@@ -712,16 +713,6 @@ async def test_socket_message_over_the_limit_polling(played, new_session, http, 
     assert done["ok"] is True and done["duplicate"] is False, done
 
 
-async def refusal(url: str, auth: object) -> object:
-    """Connect with this auth, expect a refusal, return what connect_error carried."""
-    client = socketio.AsyncClient(reconnection=False)
-    seen: list = []
-    client.on("connect_error", lambda data: seen.append(data))
-    with pytest.raises(socketio.exceptions.ConnectionError):
-        await client.connect(url, auth=auth, transports=["websocket"], wait_timeout=3)
-    return seen[0] if seen else None
-
-
 @pytest.mark.parametrize(
     "auth",
     [{"token": None}, {"token": ""}, {"token": True}, {"token": ["x"]}, {"token": {"token": "x"}},
@@ -730,7 +721,8 @@ async def refusal(url: str, auth: object) -> object:
          "string", "list-auth", "list-of-object"],
 )
 async def test_bad_connect_auth_is_token_invalid(auth, app_url, http):
-    assert await refusal(app_url, auth) == {"message": "token_invalid"}
+    # The refused client closes its engine.io connection, as socket.io-client does.
+    assert await connect_refusal(app_url, auth) == {"message": "token_invalid"}
     await assert_healthy(http, app_url)
 
 
