@@ -172,12 +172,12 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     players = PlayerService(store=players_store, repo=repo, boards=boards, queue=queue, signer=signer, book=book,
                             suspensions=suspensions, revocations=revocations)
     lease = FlushLease(redis, app[INSTANCE], 2 * settings.flush_ms)
-    eraser = Eraser(db=db, redis=redis, store=players_store, boards=boards, queue=queue, suspensions=suspensions,
-                    audit=audit, regions=settings.regions)
+    eraser = Eraser(db=db, repo=repo, redis=redis, store=players_store, boards=boards, queue=queue,
+                    suspensions=suspensions, audit=audit, regions=settings.regions)
     # Completions per second from this instance's own counter, read once a second (no cost per completion).
     live = LiveStats(redis, app[INSTANCE], outcomes=lambda: counter_values(metrics.actions),
                      connections=lambda: admin.connection_counts(sio))
-    operators = OperatorService(db=db, players=players, store=players_store, audit=audit, eraser=eraser,
+    operators = OperatorService(db=db, repo=repo, players=players, store=players_store, audit=audit, eraser=eraser,
                                 oplog=OperatorLog(db, instance=app[INSTANCE]), stats=live, lease=lease, queue=queue,
                                 book=book)
     await operators.ensure_indexes()

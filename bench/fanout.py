@@ -43,7 +43,9 @@ from support import (
     cpu_s,
     percentile,
     raise_fd_limit,
+    read_json_line,
     rss_kb,
+    send_line,
     sigterm_as_ctrl_c,
     start_redis,
     start_server,
@@ -58,23 +60,6 @@ LAG_TARGET_MS = 250
 RATE_TARGET = 1000
 CEILING_SHARE = 0.8
 SELF = str(Path(__file__).resolve())  # this script, run again as each driver process
-
-
-# ---------------------------------------------------------------- talking to children
-
-async def read_json_line(proc: subprocess.Popen, timeout: float, what: str) -> dict:
-    """One JSON line from a child's stdout (read in a thread; killing the child ends the read)."""
-    assert proc.stdout is not None, "started with stdout=PIPE"
-    line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), timeout)
-    if not line:
-        raise RuntimeError(f"{what} ended without an answer (exit {proc.poll()})")
-    return json.loads(line)
-
-
-def send_line(proc: subprocess.Popen, text: str) -> None:
-    assert proc.stdin is not None, "started with stdin=PIPE"
-    proc.stdin.write(text.encode() + b"\n")
-    proc.stdin.flush()
 
 
 # ---------------------------------------------------------------- the store's ceiling

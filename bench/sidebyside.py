@@ -58,7 +58,9 @@ from support import (
     free_port,
     percentile,
     raise_fd_limit,
+    read_json_line,
     rss_kb,
+    send_line,
     sigterm_as_ctrl_c,
     start_redis,
     start_server,
@@ -76,23 +78,6 @@ WAIT_MS = 15_000  # longest wait for one delta to reach every watcher
 PAUSE_S = 0.2  # between one delta reaching everyone and the next trigger
 LAG_TARGET_MS = 250
 CALL_TIMEOUT_S = 30
-
-
-# ---------------------------------------------------------------- talking to children
-
-async def read_line(proc: subprocess.Popen, timeout: float, what: str) -> dict:
-    """One JSON line from a child's stdout (read in a thread; stopping the child ends the read)."""
-    assert proc.stdout is not None, "started with stdout=PIPE"
-    line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), timeout)
-    if not line:
-        raise RuntimeError(f"{what} ended without an answer (exit {proc.poll()})")
-    return json.loads(line)
-
-
-def send_line(proc: subprocess.Popen, text: str) -> None:
-    assert proc.stdin is not None, "started with stdin=PIPE"
-    proc.stdin.write(text.encode() + b"\n")
-    proc.stdin.flush()
 
 
 # ---------------------------------------------------------------- one trial: one server, N watchers
@@ -144,7 +129,7 @@ async def measure(procs: Processes, node: str, url: str, server: subprocess.Pope
         f"{name}-watchers", [node, str(ROOT / "bench" / "watchers.mjs"), url, str(watchers), ROOM, str(batch)],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
     )
-    ready = await read_line(receiver, 600, "the watchers")
+    ready = await read_json_line(receiver, 600, "the watchers")
     if ready["watching"] < watchers:
         print(f"  warning: {name}: only {ready['watching']} of {watchers} watchers joined; errors {ready['errors']}",
               flush=True)
@@ -158,13 +143,13 @@ async def measure(procs: Processes, node: str, url: str, server: subprocess.Pope
             cpu0 = cpu_s(server.pid)
         await trigger(k)
         send_line(receiver, f"wait {k + 1} {WAIT_MS}")
-        answer = await read_line(receiver, WAIT_MS / 1000 + 30, "the watchers")
+        answer = await read_json_line(receiver, WAIT_MS / 1000 + 30, "the watchers")
         if answer["complete"] < k + 1:
             timed_out += 1
         await asyncio.sleep(PAUSE_S)
     cpu = cpu_s(server.pid) - cpu0
     send_line(receiver, "stop")
-    summary = await read_line(receiver, 120, "the watchers")
+    summary = await read_json_line(receiver, 120, "the watchers")
     await asyncio.to_thread(receiver.wait, 60)
     measured = summary["deltas"][WARMUP:]
     if len(summary["deltas"]) != WARMUP + deltas:
@@ -251,11 +236,11 @@ async def theirs(args: argparse.Namespace, node: str, tmp: Path, watchers: int, 
         port = free_port()
         server = procs.start("node-server", [node, str(ROOT / "bench" / "node_server.mjs"), str(port), ROOM,
                                              str(boards_file)], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-        await read_line(server, 60, "the node server")
+        await read_json_line(server, 60, "the node server")
 
         async def trigger(k: int) -> None:
             send_line(server, "emit")
-            await read_line(server, 30, "the node server")
+            await read_json_line(server, 30, "the node server")
 
         return await measure(procs, node, f"http://127.0.0.1:{port}", server, f"{tag}-node", watchers, args.deltas,
                              args.batch, trigger)

@@ -6,7 +6,9 @@ root on sys.path, for `app`.
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
+import json
 import os
 import resource
 import signal
@@ -227,3 +229,18 @@ def percentile(values: list[float], p: int) -> float:
     ordered = sorted(values)
     rank = -(-p * len(ordered) // 100)  # ceil(p/100 * n) without float rounding
     return ordered[min(len(ordered), max(1, int(rank))) - 1]
+
+
+async def read_json_line(proc: subprocess.Popen, timeout: float, what: str) -> dict:
+    """One JSON line from a child's stdout (read in a thread; killing the child ends the read)."""
+    assert proc.stdout is not None, "started with stdout=PIPE"
+    line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), timeout)
+    if not line:
+        raise RuntimeError(f"{what} ended without an answer (exit {proc.poll()})")
+    return json.loads(line)
+
+
+def send_line(proc: subprocess.Popen, text: str) -> None:
+    assert proc.stdin is not None, "started with stdin=PIPE"
+    proc.stdin.write(text.encode() + b"\n")
+    proc.stdin.flush()

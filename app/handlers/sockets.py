@@ -417,8 +417,8 @@ def register(sio: SocketServer, services: Services, metrics: Metrics, drain: Dra
         closing.add(task)
         task.add_done_callback(closing.discard)
 
-    async def player_of(sid: str) -> SessionClaims:
-        """The connection's player, its session checked again at every action: past
+    async def acting(sid: str) -> tuple[Connection, SessionClaims]:
+        """The connection and its player, its session checked again at every action: past
         SESSION_TTL_S (token_expired) or revoked (token_invalid), the ack says so and the
         connection is closed."""
         conn = await connection(sid)
@@ -429,7 +429,7 @@ def register(sio: SocketServer, services: Services, metrics: Metrics, drain: Dra
         except ProtocolError:
             close_after_ack(sid)
             raise
-        return conn.player
+        return conn, conn.player
 
     @sio.event
     async def connect(sid: str, environ: dict, auth: object = None) -> None:
@@ -499,7 +499,7 @@ def register(sio: SocketServer, services: Services, metrics: Metrics, drain: Dra
     @acked("action:start", metrics, drain)
     async def action_start(sid: str, data: Any) -> dict:
         req = ActionStartSchema().load(data)
-        player = await player_of(sid)
+        _, player = await acting(sid)
         try:
             return {"challenge": await services.actions.start(player, req["action"])}
         except ProtocolError as exc:
@@ -510,8 +510,7 @@ def register(sio: SocketServer, services: Services, metrics: Metrics, drain: Dra
     @acked("action:complete", metrics, drain)
     async def action_complete(sid: str, data: Any) -> dict:
         req = ActionCompleteSchema().load(data)
-        player = await player_of(sid)
-        conn = await connection(sid)
+        conn, player = await acting(sid)
         try:
             result = await services.actions.complete(player, req["token"], req["proof"], client=conn.ip)
         except ProtocolError as exc:

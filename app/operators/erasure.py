@@ -31,18 +31,18 @@ from app.leaderboard.boards import BoardStore, Standing
 from app.leaderboard.queue import DeltaQueue
 from app.operators.audit import AuditTrail
 from app.players.store import PlayerStore
+from app.scores.repository import ScoreRepository
 
 log = logging.getLogger(__name__)
 
 
 class Eraser:
-    def __init__(self, *, db: AsyncDatabase, redis: Redis, store: PlayerStore, boards: BoardStore,
+    def __init__(self, *, db: AsyncDatabase, repo: ScoreRepository, redis: Redis, store: PlayerStore,
+                 boards: BoardStore,
                  queue: DeltaQueue, suspensions: Suspensions, audit: AuditTrail, regions: tuple[str, ...],
                  clock: Callable[[], int] = now_ms) -> None:
         self.records = db["erasures"]
-        # The credit path's collections (app/scores/repository.py): what it keeps per player.
-        self._achievements = db["achievements"]
-        self._actions = db["actions"]
+        self._repo = repo  # the credit path's records of the player (achievements, action log)
         self._redis = redis
         self._store = store
         self._boards = boards
@@ -96,6 +96,5 @@ class Eraser:
         await self._boards.forget(player_id)
         await self._suspensions.mark(player_id, False)
         await self._redis.hdel(BONUS_KEY, player_id)
-        await self._achievements.delete_many({"player_id": player_id})
-        await self._actions.delete_many({"player_id": player_id})
+        await self._repo.forget_player(player_id)
         await self._audit.anonymize(player_id)

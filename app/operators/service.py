@@ -30,6 +30,7 @@ from app.players.service import PlayerService, public_player
 from app.players.store import PlayerStore
 from app.rooms.names import ID_PATTERN
 from app.scores.achievements import AchievementBook
+from app.scores.repository import ScoreRepository
 
 try:  # the behaviour scoring's threshold, once that module is there
     from app.anticheat.scoring import THRESHOLD as SUSPECT_THRESHOLD
@@ -104,12 +105,12 @@ def public_suspicion(suspicion: dict | None) -> dict | None:
 
 
 class OperatorService:
-    def __init__(self, *, db: AsyncDatabase, players: PlayerService, store: PlayerStore, audit: AuditTrail,
+    def __init__(self, *, db: AsyncDatabase, repo: ScoreRepository, players: PlayerService, store: PlayerStore,
+                 audit: AuditTrail,
                  eraser: Eraser, oplog: OperatorLog, stats: LiveStats, lease: FlushLease, queue: DeltaQueue,
                  book: AchievementBook, clock: Callable[[], int] = now_ms) -> None:
         self._players_coll = db["players"]
-        self._achievements = db["achievements"]
-        self._actions = db["actions"]
+        self._repo = repo
         self._players = players
         self._store = store
         self._audit = audit
@@ -216,15 +217,11 @@ class OperatorService:
     async def _export(self, doc: dict) -> dict:
         player_id = doc["_id"]
         now = self._clock()
-        achievements = []
-        async for row in self._achievements.find({"player_id": player_id}).sort("unlocked_ms", ASCENDING):
-            ach = self._book.get(row["achievement"])
-            achievements.append({"id": row["achievement"], "name": ach.name if ach else row["achievement"],
-                                 "unlocked_at": iso(int(row["unlocked_ms"]))})
+        achievements = self._book.listed(await self._repo.player_achievements(player_id))
         credits = [
             {"action_id": row["_id"], "action": row.get("action"), "points": int(row.get("points", 0)),
              "at": iso(int(row["at_ms"])), "state": row.get("state")}
-            async for row in self._actions.find({"player_id": player_id}).sort("at_ms", ASCENDING)
+            for row in await self._repo.player_credits(player_id)
         ]
         other = {k: _plain(v) for k, v in doc.items() if k not in _EXPORT_SHOWN and k not in EXPORT_NEVER}
         return {

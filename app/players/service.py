@@ -184,11 +184,7 @@ class PlayerService:
             ranks["region"] = await self._boards.rank(f"region:{doc['region']}", "all", player_id, now)
             if doc.get("guild"):
                 ranks["guild"] = await self._boards.rank(f"guild:{doc['guild']}", "all", player_id, now)
-        achievements = []
-        for row in unlocked:
-            ach = self._book.get(row["achievement"])
-            name = ach.name if ach else row["achievement"]
-            achievements.append({"id": row["achievement"], "name": name, "unlocked_at": iso(row["unlocked_ms"])})
+        achievements = self._book.listed(unlocked)
         return {
             "player": public_player(doc),
             "score": {

@@ -11,6 +11,7 @@ from datetime import date, timedelta
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
+from app.clock import iso
 from app.config import ConfigError
 
 KINDS = ("actions", "score", "streak_days", "global_rank")
@@ -81,6 +82,15 @@ class AchievementBook:
 
     def get(self, ach_id: str) -> Achievement | None:
         return self._by_id.get(ach_id)
+
+    def listed(self, rows: list[dict]) -> list[dict]:
+        """Unlocked achievement documents as profiles and exports show them."""
+        out = []
+        for row in rows:
+            ach = self.get(row["achievement"])
+            out.append({"id": row["achievement"], "name": ach.name if ach else row["achievement"],
+                        "unlocked_at": iso(int(row["unlocked_ms"]))})
+        return out
 
     def _measure(self, kind: str, doc: dict | None, today: str) -> int:
         if not doc:

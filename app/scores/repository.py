@@ -268,6 +268,15 @@ class ScoreRepository:
         cursor = self.achievements.find({"player_id": player_id}).sort("unlocked_ms", ASCENDING)
         return await cursor.to_list()
 
+    async def player_credits(self, player_id: str) -> list[dict]:
+        """The player's action log, oldest first (an export)."""
+        return await self.actions.find({"player_id": player_id}).sort("at_ms", ASCENDING).to_list()
+
+    async def forget_player(self, player_id: str) -> None:
+        """Erasure: the player's achievements and action log go."""
+        await self.achievements.delete_many({"player_id": player_id})
+        await self.actions.delete_many({"player_id": player_id})
+
     def iter_players(self, batch_size: int = 1000):
         return self.players.find({}, projection=_PLAYER_PROJECTION, batch_size=batch_size)
 

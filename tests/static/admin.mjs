@@ -12,25 +12,13 @@
 // prints what it observed so far plus {"error": "..."} (and a screenshot named failure.png).
 
 import { mkdirSync, readFileSync } from "node:fs";
-import { createRequire } from "node:module";
 import path from "node:path";
 
+import { launchChromium } from "./chromium.mjs";
+
 const config = JSON.parse(process.argv[2] ?? "{}");
-const requireFromRoot = createRequire(path.join(config.root, "package.json"));
-const { chromium } = requireFromRoot("playwright-core");
 
 const WAIT_MS = 15000;
-const CHROMIUM_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  // Without these Chromium tries to reach the network on its own.
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
 
 const result = {
   console_errors: [], // console.error and the like, except Chromium's own line for an HTTP error status
@@ -57,7 +45,7 @@ async function profileStatus(playerId) {
 
 async function run() {
   mkdirSync(config.screenshots, { recursive: true });
-  browser = await chromium.launch({ executablePath: config.chromium, args: CHROMIUM_ARGS, timeout: 30000 });
+  browser = await launchChromium(config);
   result.browser_version = browser.version();
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, acceptDownloads: true });
   page = await context.newPage();

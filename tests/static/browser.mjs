@@ -13,25 +13,13 @@
 // prints what it observed so far plus {"error": "..."} (and screenshots named failure-*.png).
 
 import { mkdirSync } from "node:fs";
-import { createRequire } from "node:module";
 import path from "node:path";
 
+import { launchChromium } from "./chromium.mjs";
+
 const config = JSON.parse(process.argv[2] ?? "{}");
-const requireFromRoot = createRequire(path.join(config.root, "package.json"));
-const { chromium } = requireFromRoot("playwright-core");
 
 const WAIT_MS = 15000;
-const CHROMIUM_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  // Without these Chromium tries to reach the network on its own.
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
 
 const result = {
   transport: config.transport,
@@ -82,7 +70,7 @@ const text = (page, selector) => page.locator(selector).first().innerText();
 
 async function run() {
   mkdirSync(config.screenshots, { recursive: true });
-  browser = await chromium.launch({ executablePath: config.chromium, args: CHROMIUM_ARGS, timeout: 30000 });
+  browser = await launchChromium(config);
   result.browser_version = browser.version();
 
   // Page 1: the spectator, watching the player's region.
