@@ -12,11 +12,14 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 setup: system-packages $(VENV)/.installed node_modules/.installed
 
-# redis-server (the tests start their own), node/npm (the JS Socket.IO client tests) and
-# chromium with a font (the browser tests drive Debian's chromium through playwright-core).
+# redis-server (the tests start their own), node/npm (the JS Socket.IO client tests),
+# chromium with a font (the browser tests drive Debian's chromium through playwright-core) and
+# nginx (the topology test starts its own master on deploy/nginx.conf; the package's service
+# is not needed). nginx is looked for at its Debian path: /usr/sbin is not on every user's PATH.
 system-packages:
 	@missing=""; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	[ -x /usr/sbin/nginx ] || missing="$$missing nginx"; \
 	command -v node >/dev/null || missing="$$missing nodejs"; \
 	command -v npm >/dev/null || missing="$$missing npm"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \

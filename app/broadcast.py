@@ -16,7 +16,7 @@ Invariants:
   or whose engine.io queue holds MAX_QUEUED_PACKETS already, is skipped for that packet and
   counted (`on_skipped`): it sees a seq gap and calls `watch` again. The server never holds
   more than about that much for a watcher that stopped reading.
-- Only uncompressed websockets (permessage-deflate is refused at the edge, app/handlers/replies.py);
+- Only uncompressed websockets (permessage-deflate is refused, app/handlers/sockets.py CheckedWebSocket);
   polling, upgrading and compressed ones take engine.io's path, bounded the same way.
 
 Private names of python-engineio, aiohttp and asyncio used here are listed in

@@ -12,6 +12,9 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from app.leaderboard.periods import DAILY, DAY_MS, WEEKLY, Period, PeriodTable
+from app.redisconn import is_cluster, is_sentinel, parse_cluster_url, parse_sentinel_url
+
 
 class ConfigError(ValueError):
     """A setting that cannot be used; the server refuses to start rather than guess."""
@@ -150,6 +153,21 @@ def _trusted_proxies(env: Mapping[str, str]) -> tuple[Network, ...]:
     return _networks(env.get("TRUSTED_PROXIES", ""), "TRUSTED_PROXIES")
 
 
+def _redis_url(env: Mapping[str, str]) -> str | None:
+    url = env.get("REDIS_URL") or None
+    if url is not None and is_sentinel(url):
+        try:
+            parse_sentinel_url(url)
+        except ValueError as exc:
+            raise ConfigError(f"REDIS_URL: {exc}") from None
+    if url is not None and is_cluster(url):
+        try:
+            parse_cluster_url(url)
+        except ValueError as exc:
+            raise ConfigError(f"REDIS_URL: {exc}") from None
+    return url
+
+
 @dataclass(frozen=True)
 class Settings:
     secret_key: Secret | tuple[Secret, ...]
@@ -186,6 +204,13 @@ class Settings:
     audit_trail: bool = True
     behaviour_scoring: bool = True
     event_loop: str = "asyncio"
+    board_history_days: int = 35  # (v1.1) ended daily/weekly boards and tournaments stay readable this long
+    # The periods boards are kept for beside all-time (app/leaderboard/periods.py); code, not environment.
+    periods: tuple[Period, ...] = (DAILY, WEEKLY)
+
+    @property
+    def period_table(self) -> PeriodTable:
+        return PeriodTable(self.periods, self.board_history_days * DAY_MS)
 
     @property
     def secret_keys(self) -> tuple[str, ...]:
@@ -213,7 +238,7 @@ class Settings:
             port=_int(env, "PORT", 8080, 0, 65535),
             mongodb_url=mongodb_url,
             mongodb_db=env.get("MONGODB_DB", "") or "game",
-            redis_url=env.get("REDIS_URL") or None,
+            redis_url=_redis_url(env),
             api_key=_api_key(env),
             allow_guest_sessions=allow_guests,
             cors_origins=origins,
@@ -240,4 +265,5 @@ class Settings:
             audit_trail=_flag(env.get("AUDIT_TRAIL", "1"), "AUDIT_TRAIL"),
             behaviour_scoring=_flag(env.get("BEHAVIOUR_SCORING", "1"), "BEHAVIOUR_SCORING"),
             event_loop=_choice(env, "EVENT_LOOP", "asyncio", ("asyncio", "uvloop")),
+            board_history_days=_int(env, "BOARD_HISTORY_DAYS", 35, 1, 3650),
         )

@@ -31,6 +31,10 @@ HTTP_STATUS = {
     "forbidden": 403,
     "not_found": 404,
     "method_not_allowed": 405,
+    "conflict": 409,  # (v1.1) a tournament changed after it started
+    # (v1.1) Answers of tournament:join, a socket event; 409 should one ever travel over HTTP.
+    "tournament_closed": 409,
+    "tournament_full": 409,
     "payload_too_large": 413,
     "rate_limited": 429,
     "unavailable": 503,

@@ -1,4 +1,7 @@
-"""Fan-out to Socket.IO rooms on every instance, through python-socketio's Redis manager."""
+"""Fan-out to Socket.IO rooms on every instance, through python-socketio's Redis manager; on a
+Redis Cluster through sharded pub/sub (SPUBLISH / SSUBSCRIBE, Redis 7), which python-socketio's
+manager does not speak: RedisFanout swaps it in at AsyncPubSubManager's two hooks, `_publish`
+and `_listen` (through `_redis_listen_with_retries`, which `_listen` reads)."""
 
 from __future__ import annotations
 
@@ -7,8 +10,10 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import suppress
 
 import socketio
+from redis.asyncio import Redis
 
 from app.broadcast import MAX_BUFFERED_BYTES, MAX_QUEUED_PACKETS, BroadcastManager
+from app.redisconn import RedisSource
 from app.tasks import stop_task, stopping
 
 LISTEN_RETRY_MAX_S = 2.0
@@ -38,7 +43,15 @@ class RedisFanout(socketio.AsyncRedisManager, BroadcastManager):
     after an outage. Each reconnect also closes the client it replaces. Publishing is
     bounded by the store timeout (redis_options), so an emit never hangs on a Redis that
     stopped answering.
+
+    Both its clients (publish, subscribe) come from app/redisconn.py, for every REDIS_URL form:
+    under Sentinel they find the master through the sentinels and follow it across a failover.
+    On a Redis Cluster, plain PUBLISH would be copied to every node of the cluster; the channel
+    is a sharded one instead, served by the node that holds its slot: SPUBLISH through the
+    cluster client, SSUBSCRIBE on a connection to that node, found again after each failure.
     """
+
+    redis: Redis | None  # AsyncRedisManager's publish client, set in __init__ and by _redis_connect
 
     def __init__(self, url: str, *, redis_options: dict | None = None,
                  on_skipped: Callable[[int], None] = lambda count: None,
@@ -47,6 +60,33 @@ class RedisFanout(socketio.AsyncRedisManager, BroadcastManager):
         # BroadcastManager.__init__ with its defaults; this manager's settings follow.
         socketio.AsyncRedisManager.__init__(self, url, redis_options=redis_options)
         self._init_broadcast(on_skipped, max_buffered_bytes, max_queued_packets)
+        self._source = RedisSource(url)
+
+    def _redis_connect(self) -> None:
+        # Overridden: the stock one parses the URL itself, and takes Sentinel only in
+        # python-socketio's own form (/<db>/<service>); REDIS_URL has one form, read by
+        # app/redisconn.py. The stock _publish calls this after each failed publish: one client
+        # is enough, since its pool replaces a failed connection by itself (under Sentinel, on
+        # the current master), and a new client each time would leave the old one's pool open.
+        # The subscription has its own client (_redis_listen_with_retries).
+        if self.redis is None:
+            self.redis = self._source.client(**self.redis_options)
+        self.connected = True
+
+    async def _publish(self, data: object) -> object:
+        # Overridden for a cluster only (AsyncPubSubManager's hook for every message to the other
+        # instances): the stock one sends PUBLISH. As the stock one, two attempts, then logged.
+        if not self._source.cluster:
+            return await super()._publish(data)
+        for attempt in range(2):
+            try:
+                self._redis_connect()
+                assert self.redis is not None
+                return await self.redis.spublish(self.channel, self.json.dumps(data))
+            except Exception as exc:  # noqa: BLE001 - as the stock one: an emit never raises for the fan-out
+                self._get_logger().error("cannot publish to the cluster (%s)%s", exc,
+                                         "; retrying" if attempt == 0 else "; giving up")
+        return None
 
     async def _redis_listen_with_retries(self) -> AsyncIterator[dict]:
         retry_s = 0.25
@@ -54,22 +94,35 @@ class RedisFanout(socketio.AsyncRedisManager, BroadcastManager):
             # A client of its own: a reconnect in _publish must not swap it out under us. No read
             # timeout on it: a quiet channel is not a dead one.
             options = {k: v for k, v in self.redis_options.items() if k != "socket_timeout"}
-            redis = self._get_redis_module().Redis.from_url(self.redis_url, **options)
-            self.pubsub = pubsub = redis.pubsub(ignore_subscribe_messages=True)
+            redis: Redis | None = None
+            pubsub = None
             try:
-                await pubsub.subscribe(self.channel)
+                if self._source.cluster:
+                    redis = await self._source.shard_client(self.channel, **options)
+                else:
+                    redis = self._source.client(**options)
+                self.pubsub = pubsub = redis.pubsub(ignore_subscribe_messages=True)
+                if self._source.cluster:
+                    await pubsub.ssubscribe(self.channel)
+                else:
+                    await pubsub.subscribe(self.channel)
                 retry_s = 0.25
                 async for message in pubsub.listen():
+                    if message.get("type") == "smessage":
+                        # The stock _listen passes on type "message" only; the data is the same.
+                        message = {**message, "type": "message"}
                     yield message
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - any failure means: reconnect
                 self._get_logger().warning("fan-out subscription lost (%s); retrying in %.2f s", exc, retry_s)
             finally:
-                with suppress(Exception):
-                    await pubsub.aclose()
-                with suppress(Exception):
-                    await redis.aclose()
+                if pubsub is not None:
+                    with suppress(Exception):
+                        await pubsub.aclose()
+                if redis is not None:
+                    with suppress(Exception):
+                        await redis.aclose()
             await asyncio.sleep(retry_s)
             retry_s = min(retry_s * 2, LISTEN_RETRY_MAX_S)
 
@@ -81,3 +134,4 @@ class RedisFanout(socketio.AsyncRedisManager, BroadcastManager):
         if self.redis is not None:
             with suppress(Exception):
                 await self.redis.aclose()
+        await self._source.aclose()

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate
+from datetime import UTC, datetime
 
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates
+
+from app.leaderboard.periods import STANDARD
 from app.rooms.names import ID_PATTERN
 
 _ID = validate.Regexp(rf"^{ID_PATTERN}\Z", error="must be 1-64 characters of A-Z a-z 0-9 _ -")
@@ -74,8 +77,22 @@ class RoomSchema(Strict):
 
 
 class _BoardQuery(Strict):
-    period = StrictString(load_default="all", validate=validate.OneOf(("all", "daily", "weekly")))
+    period = StrictString(load_default="all")
     around = StrictString(load_default=None, validate=_ID)
+    # An ended period's day or week; whether it is well formed is the period table's to say
+    # (app/leaderboard/periods.py), in LeaderboardReads.
+    day = StrictString(validate=validate.Length(1, 16))
+    week = StrictString(validate=validate.Length(1, 16))
+
+    def __init__(self, *args, periods: tuple[str, ...] = STANDARD.names, **kwargs) -> None:
+        """`periods`: the names of the server's period table (the standard one by default)."""
+        super().__init__(*args, **kwargs)
+        self._periods = periods
+
+    @validates("period")
+    def _known_period(self, value: str, **kwargs) -> None:
+        if value not in self._periods:
+            raise ValidationError(f"must be one of: {', '.join(self._periods)}")
 
 
 class LeaderboardGetSchema(_BoardQuery):
@@ -116,3 +133,39 @@ class AdminPageSchema(Strict):
 
 class NoQuerySchema(Strict):
     """An operator route that takes no query parameters: any is invalid_payload."""
+
+
+class IsoTime(fields.Field):
+    """An ISO 8601 time with its offset (`2026-11-23T10:00:00.000Z`), loaded as ms since the epoch."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, str) or len(value) > 40:
+            raise ValidationError("must be an ISO 8601 UTC time such as 2026-11-23T10:00:00.000Z")
+        try:
+            at = datetime.fromisoformat(value)
+        except ValueError:
+            raise ValidationError("must be an ISO 8601 UTC time such as 2026-11-23T10:00:00.000Z") from None
+        if at.tzinfo is None:
+            raise ValidationError("must say its offset from UTC (end it with Z)")
+        if not 2000 <= at.astimezone(UTC).year <= 9998:
+            raise ValidationError("must be a time between the years 2000 and 9998")
+        return int(at.timestamp() * 1000)
+
+
+class TournamentSchema(Strict):
+    """PUT /api/v1/tournaments/<id> (PROTOCOL.md 10); actions, regions and the window are
+    checked against the catalogue, REGIONS and the clock by the tournament service."""
+
+    title = StrictString(required=True, validate=[validate.Length(1, 100), _printable])
+    start_at = IsoTime(required=True, attribute="start_ms")
+    end_at = IsoTime(required=True, attribute="end_ms")
+    # null or absent: every action, every region.
+    actions = fields.List(StrictString(validate=validate.Length(1, 64)), load_default=None, allow_none=True,
+                          validate=validate.Length(1, 100))
+    regions = fields.List(StrictString(validate=validate.Length(1, 16)), load_default=None, allow_none=True,
+                          validate=validate.Length(1, 100))
+    max_players = StrictInteger(load_default=None, allow_none=True, validate=validate.Range(1, 1_000_000))
+
+
+class TournamentJoinSchema(Strict):
+    tournament = StrictString(required=True, validate=_ID)

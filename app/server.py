@@ -20,10 +20,8 @@ import aiohttp_cors
 import socketio
 from aiohttp import web
 from pymongo.asynchronous.database import AsyncDatabase
-from redis.asyncio import BlockingConnectionPool, Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError, RedisError
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from app.abuse.events import EventGuard
 from app.abuse.peers import PeerLimits
@@ -42,7 +40,7 @@ from app.drain import Drain
 from app.embedded import EmbeddedDocumentStore, in_process_redis
 from app.errors import ProtocolError
 from app.fanout import RedisFanout, SocketNotifier
-from app.handlers import admin, health, http, sockets
+from app.handlers import admin, health, http, sockets, tournaments
 from app.handlers.replies import http_errors
 from app.leaderboard.boards import BoardStore
 from app.leaderboard.feed import RoomFeed
@@ -61,6 +59,8 @@ from app.operators.stats import LiveStats, counter_values
 from app.players.revocations import Revocations
 from app.players.service import PlayerService
 from app.players.store import PlayerStore
+from app.redisconn import RedisSource, after_failover, watch_master
+from app.rooms.names import tournament_board
 from app.rooms.watching import WatchPolicy
 from app.scores.achievements import AchievementBook
 from app.scores.batching import BatchedCredits
@@ -68,12 +68,16 @@ from app.scores.reconciler import Reconciler
 from app.scores.repository import ScoreRepository, open_database
 from app.services import Services
 from app.tasks import stop_task
+from app.tournaments.service import PLACES, TournamentService
+from app.tournaments.store import TournamentStore
 
 log = logging.getLogger(__name__)
 
 SIO = web.AppKey("sio", socketio.AsyncServer)
 MONGO = web.AppKey("mongo", AsyncDatabase)
 REDIS = web.AppKey("redis", Redis)
+REDIS_SOURCE = web.AppKey("redis_source", RedisSource)  # set only when REDIS_URL is
+QUEUE = web.AppKey("queue", DeltaQueue)
 REBUILD: web.AppKey[Callable[[], Awaitable[int]]] = web.AppKey("rebuild")
 FLUSH_LOOP = web.AppKey("flush_loop", FlushLoop)
 DRAIN = web.AppKey("drain", Drain)
@@ -124,19 +128,19 @@ async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
         log.info("Redis: in-process stand-in (fakeredis), single-instance mode", extra={"backend": "fakeredis"})
     else:
         timeout = settings.store_timeout_ms / 1000
+        source = app[REDIS_SOURCE] = RedisSource(settings.redis_url)
         # A blocking pool waits (up to the store timeout) for a free connection under a burst
-        # of joins instead of failing at once past its size.
-        pool = BlockingConnectionPool.from_url(
-            settings.redis_url, max_connections=REDIS_POOL_SIZE, timeout=timeout,
-            socket_timeout=timeout, socket_connect_timeout=timeout,
-            # After a Redis restart every idle pooled connection is dead, and the next command on
-            # each fails once. Retry that once on a fresh connection; never a timeout, which may have run.
-            retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
-        )
-        app[REDIS] = Redis.from_pool(pool)  # closes the pool with the client
-        log.info("Redis: %s", _redact(settings.redis_url), extra={"backend": "redis"})
+        # of joins instead of failing at once past its size. A connection that died (a Redis
+        # restart, a failover) is retried once on a fresh one (app/redisconn.py).
+        app[REDIS] = source.client(max_connections=REDIS_POOL_SIZE, timeout=timeout,
+                                   socket_timeout=timeout, socket_connect_timeout=timeout)
+        log.info("Redis: %s", _redact(settings.redis_url),
+                 extra={"backend": "redis+sentinel" if source.sentinel
+                        else "redis+cluster" if source.cluster else "redis"})
     yield
     await app[REDIS].aclose()
+    if REDIS_SOURCE in app:
+        await app[REDIS_SOURCE].aclose()
 
 
 async def services_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -146,14 +150,14 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     catalogue = Catalogue.from_dict(raw["actions"])
     book = AchievementBook.load(raw.get("achievements") or {})
     signer = TokenSigner(settings.secret_keys, settings.session_ttl_s)
-    repo = ScoreRepository(db)
-    boards = BoardStore(redis)
+    repo = ScoreRepository(db, settings.period_table)
+    boards = BoardStore(redis, repo.periods)
     notifier = SocketNotifier(sio)
     feed = RoomFeed(redis, boards)
     breaker = Breaker()  # shared: one Redis failure on the completion path skips Redis for all
-    queue = DeltaQueue(redis, breaker)
+    queue = app[QUEUE] = DeltaQueue(redis, breaker)
     updates = BoardUpdates(boards, queue, notifier, breaker)
-    suspensions = Suspensions(redis, breaker)
+    suspensions = Suspensions(redis)
     writes = BatchedCredits(repo, max_wait_s=settings.store_timeout_ms / 1000)
     players_store = PlayerStore(db)
     # Polled about once a second; closes this instance's connections of a player once revoked.
@@ -172,33 +176,48 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     players = PlayerService(store=players_store, repo=repo, boards=boards, queue=queue, signer=signer, book=book,
                             suspensions=suspensions, revocations=revocations)
     lease = FlushLease(redis, app[INSTANCE], 2 * settings.flush_ms)
+    tournament_store = TournamentStore(db)
     eraser = Eraser(db=db, repo=repo, redis=redis, store=players_store, boards=boards, queue=queue,
-                    suspensions=suspensions, audit=audit, regions=settings.regions)
+                    suspensions=suspensions, audit=audit, regions=settings.regions, tournaments=tournament_store)
     # Completions per second from this instance's own counter, read once a second (no cost per completion).
     live = LiveStats(redis, app[INSTANCE], outcomes=lambda: counter_values(metrics.actions),
                      connections=lambda: admin.connection_counts(sio))
     operators = OperatorService(db=db, repo=repo, players=players, store=players_store, audit=audit, eraser=eraser,
                                 oplog=OperatorLog(db, instance=app[INSTANCE]), stats=live, lease=lease, queue=queue,
-                                book=book)
+                                book=book, tournaments=tournament_store)
     await operators.ensure_indexes()
+    await tournament_store.ensure_indexes()
+    tournament_service = TournamentService(
+        store=tournament_store, actions=[rule.name for rule in catalogue], regions=settings.regions,
+        history_days=settings.board_history_days, book=book, unlock=repo.unlock,
+        announce=updates.announce_achievement,
+        # Final once every credit of its window is flushed: a live attempt finishes within two
+        # store timeouts (as the reconciler's grace), then waits for a flush or two.
+        settle_ms=2 * settings.store_timeout_ms + 2 * settings.flush_ms,
+        award_hold_ms=2 * settings.store_timeout_ms,
+    )
+    # One round trip per action:start: the rate limit, the suspension check and the bonus together.
+    limiter = RateLimiter(redis, breaker,
+                          bonus=DifficultyBonus(redis, breaker=breaker) if settings.behaviour_scoring else None)
     services = Services(
         signer=signer,
         catalogue=catalogue,
-        actions=ActionService(catalogue=catalogue, signer=signer, limiter=RateLimiter(redis, breaker), repo=repo,
-                              book=book, updates=updates, suspensions=suspensions, writes=writes, audit=audit,
-                              difficulty_bonus=DifficultyBonus(redis, breaker=breaker).bonus
-                              if settings.behaviour_scoring else _no_bonus),
+        actions=ActionService(catalogue=catalogue, signer=signer, limiter=limiter, repo=repo, book=book,
+                              updates=updates, writes=writes, audit=audit, tournaments=tournament_service),
         players=players,
-        reads=LeaderboardReads(boards),
+        reads=LeaderboardReads(boards, tournament_readable=tournament_service.readable),
         feed=feed,
-        watch=WatchPolicy(settings.regions),
+        watch=WatchPolicy(settings.regions, tournament_service.readable),
         operators=operators,
+        tournaments=tournament_service,
     )
     app[http.SERVICES] = services
     # "instance" is down while it drains, so that a balancer's keep-alive probe stops sending clients here.
     app[health.PROBES] = {"redis": redis.ping, "mongodb": repo.ping, "instance": app[DRAIN].serving}
     sockets.register(sio, services, metrics, app[DRAIN])
-    app[REBUILD] = lambda: rebuild_boards(repo, boards, queue, suspensions, eraser)
+    app[REBUILD] = lambda: rebuild_boards(repo, boards, queue, suspensions, eraser,
+                                          tournaments=tournament_service.boards_kept,
+                                          expire_at=tournament_service.expire_at)
     flusher = Flusher(redis, queue, boards, lease, notifier, settings.top_n)
     loop = app[FLUSH_LOOP] = FlushLoop(flusher, lease, queue, app[REBUILD], redis, settings.flush_ms,
                                        on_flush=metrics.observe_flush)
@@ -218,14 +237,12 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     writes.start()
     revocations.start()
     operators.start()
+    tournament_service.start()
     yield
+    await tournament_service.stop()
     await operators.stop()
     await revocations.stop()
     await writes.stop()
-
-
-async def _no_bonus(player_id: str) -> int:
-    return 0
 
 
 async def audit_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -270,6 +287,33 @@ async def flusher_ctx(app: web.Application) -> AsyncIterator[None]:
         await asyncio.wait_for(loop.stop(), FLUSH_STOP_TIMEOUT_S)
     except TimeoutError:
         log.warning("last flush did not finish in time; the next lease holder applies the queue")
+
+
+async def awards_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Tournament awards (PROTOCOL.md 10): whichever instance holds the flush lease finishes
+    the tournaments that ended, about once a second, from their final boards."""
+    services, loop = app[http.SERVICES], app[FLUSH_LOOP]
+
+    async def final_top(tournament_id: str) -> list[str]:
+        return await services.reads.leaders(tournament_board(tournament_id), PLACES)
+
+    task = asyncio.create_task(services.tournaments.run_awards(lambda: loop.holding, final_top),
+                               name="tournament-awards")
+    yield
+    await stop_task(task)
+
+
+async def master_watch_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Under Sentinel: once the master moved (a failover), the new one may lack the old one's
+    last writes (replication is asynchronous): room seqs move on, and the queue's lost mark has
+    the lease holder rebuild the read model from MongoDB, as after any loss of queued standings."""
+    source, redis, queue = app.get(REDIS_SOURCE), app[REDIS], app[QUEUE]
+    task = None
+    if source is not None and source.sentinel:
+        task = asyncio.create_task(watch_master(source, lambda: after_failover(redis, queue.mark_lost)),
+                                   name="sentinel-watch")
+    yield
+    await stop_task(task)
 
 
 async def fanout_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -351,13 +395,15 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(redis_ctx)
     app.cleanup_ctx.append(fanout_ctx)
     app.cleanup_ctx.append(services_ctx)
+    app.cleanup_ctx.append(master_watch_ctx)
     app.cleanup_ctx.append(audit_ctx)
     app.cleanup_ctx.append(scorer_ctx)
     app.cleanup_ctx.append(reconciler_ctx)
     app.cleanup_ctx.append(flusher_ctx)
+    app.cleanup_ctx.append(awards_ctx)
 
     health.add_routes(app)
-    api_routes = http.add_routes(app)
+    api_routes = http.add_routes(app) + tournaments.add_routes(app)
     admin.add_routes(app)  # same-origin console only: no CORS for the operator routes
     app.router.add_get("/", _index)
     app.router.add_get("/admin", _admin)

@@ -12,6 +12,7 @@ from app.leaderboard.reads import LeaderboardReads
 from app.operators.service import OperatorService
 from app.players.service import PlayerService
 from app.rooms.watching import WatchPolicy
+from app.tournaments.service import TournamentService
 
 
 @dataclass(frozen=True)
@@ -24,3 +25,4 @@ class Services:
     feed: RoomFeed
     watch: WatchPolicy
     operators: OperatorService
+    tournaments: TournamentService

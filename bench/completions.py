@@ -9,6 +9,18 @@ on the server add up to what the acks credited, then prints one summary line.
 
     .venv/bin/python bench/completions.py [--seconds 10] [--players 50]
         [--transport websocket|polling] [--instances 1] [--fair-play-cost [--rounds 2]]
+        [--profile FILE [--top 15]] [--summarise FILE [--top 15]]
+
+The summary line gives "server CPU per completion": the CPU seconds the server processes
+used during the run (user + system, from /proc) over the completions credited.
+
+With --profile FILE, py-spy (requirements-dev.txt) samples the first server instance for the
+measured seconds (attached to its pid; as root, or where ptrace is allowed), writes the
+collapsed stacks to FILE (py-spy's raw format: flamegraph.pl or speedscope.app read it) and
+prints the top functions by self and by total samples, and self samples by package (--summarise
+prints them again from such a file). py-spy
+pauses the server at each sample (200 a second) and runs on the same cores, so a profiled
+run's rates are a little lower: compare figures of unprofiled runs.
 
 With --fair-play-cost it measures what the audit trail and behaviour scoring cost: in one
 run, rounds alternate between servers started with them off (AUDIT_TRAIL=0
@@ -29,6 +41,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -55,6 +68,12 @@ from support import (
 )
 
 from app.anticheat.proof import solve  # after support, which puts the repository root on sys.path
+
+PROFILE_RATE = 200  # py-spy samples per second
+# Leaves of a thread waiting, not running: py-spy's own idle detection misses these (the event
+# loop in epoll_wait, an executor's threads in their queue's get), and they would fill the tables.
+IDLE_LEAVES = frozenset({"EpollSelector.select (selectors.py)", "_worker (concurrent/futures/thread.py)",
+                         "Condition.wait (threading.py)"})
 
 REGIONS = ("na", "eu", "apac", "sa", "oce")
 ACK_TIMEOUT_S = 10.0
@@ -164,10 +183,13 @@ async def drive(args: argparse.Namespace, urls: list[str], servers: list[subproc
             watched = [*servers, *(proc for _, proc in others)]
             cpu_before = [cpu_s(p.pid) for p in watched]
             own_before = time.process_time()
+            profiler = start_profiler(args, servers[0].pid) if args.profile else None
             loop = asyncio.get_running_loop()
             began = loop.time()
             await asyncio.gather(*(play(p, clients[p], began + args.seconds, stats) for p in players))
             elapsed = loop.time() - began
+            if profiler is not None:
+                await asyncio.to_thread(finish_profiler, profiler, args)
             cpu_used = [cpu_s(p.pid) - b for p, b in zip(watched, cpu_before, strict=True)]
             own_cpu = time.process_time() - own_before
             rss_after = [rss_kb(s.pid) for s in servers]
@@ -214,6 +236,71 @@ async def drive(args: argparse.Namespace, urls: list[str], servers: list[subproc
     return verdict, summary
 
 
+def start_profiler(args: argparse.Namespace, pid: int) -> subprocess.Popen:
+    py_spy = Path(sys.executable).with_name("py-spy")
+    command = [str(py_spy if py_spy.exists() else "py-spy"), "record", "--pid", str(pid),
+               "--duration", str(max(1, round(args.seconds))), "--rate", str(PROFILE_RATE),
+               # Only samples holding the GIL: a thread in a syscall releases it, and on a machine
+               # this busy a send() that wakes the store or Redis is mostly time spent preempted by
+               # it, not CPU of the server's (system time was ~6% of its CPU here).
+               "--gil", "--format", "raw", "--output", str(args.profile)]
+    return subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+
+def finish_profiler(proc: subprocess.Popen, args: argparse.Namespace) -> None:
+    out, _ = proc.communicate(timeout=args.seconds + 60)
+    if proc.returncode:
+        raise RuntimeError(f"py-spy exited with {proc.returncode}: {out.decode(errors='replace')[-500:]}")
+
+
+def frame_name(frame: str) -> str:
+    """`func (pkg/file.py:123)` -> `func (pkg/file.py)`: a function's samples over all its lines."""
+    return re.sub(r":\d+\)$", ")", frame)
+
+
+def package_of(frame: str) -> str:
+    """The top-level package (or the app's sub-package) of a frame: `app/actions`, `socketio`, `json`..."""
+    match = re.search(r"\(([^()]*?)(?::\d+)?\)$", frame)
+    path = match.group(1) if match else frame
+    parts = path.split("/")
+    if parts[0] == "app" and len(parts) > 2:
+        return "/".join(parts[:2])
+    return parts[0].removesuffix(".py")
+
+
+def summarise_profile(path: Path, top: int) -> str:
+    """Top functions by self samples (the leaf of a stack) and by total samples (anywhere in a
+    stack, once per stack), and self samples by package, from py-spy's raw (collapsed) stacks."""
+    own: Counter[str] = Counter()
+    total: Counter[str] = Counter()
+    packages: Counter[str] = Counter()
+    samples = idle = 0
+    for line in path.read_text(errors="replace").splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        frames = stack.split(";")
+        if frame_name(frames[-1]) in IDLE_LEAVES:
+            idle += count
+            continue
+        samples += count
+        own[frame_name(frames[-1])] += count
+        packages[package_of(frames[-1])] += count
+        for name in {frame_name(f) for f in frames}:
+            total[name] += count
+    if not samples:
+        return f"profile: no samples in {path}"
+
+    def table(counts: Counter[str]) -> str:
+        return "\n".join(f"  {n / samples * 100:5.1f}%  {name}" for name, n in counts.most_common(top))
+
+    return (f"profile of server0: {samples} samples running ({PROFILE_RATE}/s; {idle} waiting left out), "
+            f"stacks in {path}\n"
+            f"top {top} by self:\n{table(own)}\ntop {top} by total:\n{table(total)}\n"
+            f"self by package:\n{table(packages)}")
+
+
 def run_once(args: argparse.Namespace, procs: Processes, prefix: str, redis_url: str, mongodb_url: str,
              actions_file: Path, secret: str, env: dict[str, str],
              others: list[tuple[str, subprocess.Popen]]) -> tuple[str, str]:
@@ -245,7 +332,17 @@ def main() -> int:
     parser.add_argument("--fair-play-cost", action="store_true",
                         help="compare servers with the audit trail and behaviour scoring off and on")
     parser.add_argument("--rounds", type=int, default=2, help="with --fair-play-cost: rounds of each")
+    parser.add_argument("--profile", type=Path, metavar="FILE",
+                        help="sample server0 with py-spy during the run: stacks to FILE, top functions printed")
+    parser.add_argument("--top", type=int, default=15, help="with --profile: how many functions each table lists")
+    parser.add_argument("--summarise", type=Path, metavar="FILE",
+                        help="print the tables of a profile written earlier by --profile, and run nothing")
     args = parser.parse_args()
+    if args.summarise:
+        print(summarise_profile(args.summarise, args.top))
+        return 0
+    if args.profile and args.fair_play_cost:
+        parser.error("--profile profiles one run: not with --fair-play-cost")
     if args.players < 1 or args.instances < 1 or args.seconds <= 0:
         parser.error("--players and --instances must be at least 1, --seconds above 0")
     redis_server = shutil.which("redis-server")
@@ -268,6 +365,8 @@ def main() -> int:
                                         [("store", store), ("redis", redis)])
             print(verdict)
             print(summary)
+            if args.profile:
+                print(summarise_profile(args.profile, args.top))
             return 0 if verdict.startswith("consistent") else 1
         modes = {"off": {**extra, "AUDIT_TRAIL": "0", "BEHAVIOUR_SCORING": "0"}, "on": extra}
         figures: dict[str, list[tuple[float, float]]] = {"off": [], "on": []}

@@ -14,8 +14,12 @@ players in region eu. Prints:
 
 Everything runs on this machine: the clients share its cores with the server.
 
+`--redis cluster` runs the same on a Redis Cluster of three masters it starts
+(REDIS_URL=redis+cluster://…/); `--redis both` runs on one Redis, then on the cluster, and
+prints the cluster's completions per second and delta lag as ratios of one Redis's.
+
 usage: python bench/fanout.py [--watchers 5000] [--seconds 20] [--instances 1]
-                              [--players 50] [--flush-ms 1000]
+                              [--players 50] [--flush-ms 1000] [--redis single|cluster|both]
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from support import (
     ROOT,
     Processes,
     cpu_s,
+    free_port,
     percentile,
     raise_fd_limit,
     read_json_line,
@@ -196,7 +201,38 @@ async def drive(urls: list[str], players: int, prefix: str, seconds: float) -> N
 
 # ---------------------------------------------------------------- the run
 
-async def run(args: argparse.Namespace, procs: Processes, tmp: Path) -> None:
+def start_cluster(procs: Processes, redis_server: str) -> tuple[str, list[subprocess.Popen]]:
+    """Three throwaway masters made one cluster; returns its URL and their processes."""
+    ports: list[int] = []
+    while len(ports) < 3:
+        port = free_port()
+        if port <= 55535 and port not in ports:  # its cluster bus listens 10000 above it
+            ports.append(port)
+    nodes = []
+    for port in ports:
+        node_dir = procs.dir / f"cluster-{port}"
+        node_dir.mkdir()
+        nodes.append(procs.start(f"redis{port}", [
+            redis_server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+            "--cluster-enabled", "yes", "--cluster-config-file", str(node_dir / "nodes.conf"), "--dir", str(node_dir)]))
+        procs.wait_for_port(f"redis{port}", port)
+    cli = shutil.which("redis-cli")
+    if not cli:
+        raise SystemExit("redis-cli is needed for --redis cluster: run make setup")
+    subprocess.run([cli, "--cluster", "create", *(f"127.0.0.1:{p}" for p in ports), "--cluster-replicas", "0",
+                    "--cluster-yes"], check=True, capture_output=True, timeout=60)
+    deadline = time.monotonic() + 30
+    while True:
+        out = subprocess.run([cli, "-p", str(ports[0]), "cluster", "info"], capture_output=True, text=True).stdout
+        if "cluster_state:ok" in out:
+            break
+        if time.monotonic() > deadline:
+            raise SystemExit("the cluster did not come up")
+        time.sleep(0.2)
+    return "redis+cluster://" + ",".join(f"127.0.0.1:{p}" for p in ports) + "/", nodes
+
+
+async def run(args: argparse.Namespace, procs: Processes, tmp: Path) -> dict:
     fd_limit = raise_fd_limit()
     needed = args.watchers + args.players + 1000
     if fd_limit < needed:
@@ -206,10 +242,15 @@ async def run(args: argparse.Namespace, procs: Processes, tmp: Path) -> None:
     if not node or not redis_bin:
         raise SystemExit("node and redis-server are needed: run make setup")
 
-    redis_url, redis_proc = start_redis(procs, redis_bin)
+    if args.redis == "cluster":
+        redis_url, redis_procs = start_cluster(procs, redis_bin)
+    else:
+        redis_url, redis_proc = start_redis(procs, redis_bin)
+        redis_procs = [redis_proc]
     mongodb_url, store_proc = start_store(procs)
 
-    print(f"fanout: {args.watchers} watchers in {ROOM}, {args.players} players, {args.instances} instance(s), "
+    print(f"fanout on {'a 3-master Redis Cluster' if args.redis == 'cluster' else 'one Redis'}: "
+          f"{args.watchers} watchers in {ROOM}, {args.players} players, {args.instances} instance(s), "
           f"LEADERBOARD_FLUSH_MS={args.flush_ms}, {args.seconds:g} s; {os.cpu_count()} cores shared by the server(s), "
           "redis, the store and every client (node watchers, python players) - all on loopback", flush=True)
 
@@ -267,7 +308,7 @@ async def run(args: argparse.Namespace, procs: Processes, tmp: Path) -> None:
     for proc in drivers:
         await read_json_line(proc, 120, "a player process")
 
-    watched = {"server": server_pids, "store": [store_proc.pid], "redis": [redis_proc.pid],
+    watched = {"server": server_pids, "store": [store_proc.pid], "redis": [p.pid for p in redis_procs],
                "node watchers": [watchers.pid], "players": [p.pid for p in drivers]}
     cpu_before = {name: sum(cpu_s(pid) for pid in pids) for name, pids in watched.items()}
     wall0 = time.monotonic()
@@ -285,7 +326,7 @@ async def run(args: argparse.Namespace, procs: Processes, tmp: Path) -> None:
     summary = await read_json_line(watchers, 120, "the watchers")
     await asyncio.to_thread(watchers.wait, 30)
 
-    metrics = await scrape(urls)
+    flushes, flush_s = await scrape(urls)
 
     # ---- figures
     deltas = summary["deltas"]
@@ -327,20 +368,23 @@ async def run(args: argparse.Namespace, procs: Processes, tmp: Path) -> None:
     print(f"  node watcher process: event-loop lag max {summary['loop_lag_max_ms']:.0f} ms, "
           f"mean {summary['loop_lag_mean_ms']:.1f} ms, RSS {summary['rss_mb']:.0f} MB "
           "(its own delay is inside the lag figures)")
-    if metrics:
-        print(f"  server: {metrics}")
+    if flushes:
+        # Every credited completion queues one standing, and every standing is applied by one flush.
+        print(f"  server: {flushes:.0f} flushes, mean {flush_s / flushes * 1000:.1f} ms each (apply + diff + publish), "
+              f"{flush_s * 1000 / max(1, credited):.3f} ms per standing ({credited} standings)", flush=True)
+    return {"rate": rate, "p50": p50 if deltas else float("nan"), "p99": p99 if deltas else float("nan")}
 
 
-async def run_then_stop(args: argparse.Namespace, procs: Processes, tmp: Path) -> None:
+async def run_then_stop(args: argparse.Namespace, procs: Processes, tmp: Path) -> dict:
     """Children are stopped before the loop closes, so no reader thread is left waiting on one."""
     try:
-        await run(args, procs, tmp)
+        return await run(args, procs, tmp)
     finally:
         procs.stop_all()
 
 
-async def scrape(urls: list[str]) -> str:
-    """Flush timings from the instances' /metrics."""
+async def scrape(urls: list[str]) -> tuple[float, float]:
+    """Flushes and their summed seconds, from the instances' /metrics."""
     count = total = 0.0
     async with aiohttp.ClientSession() as http:
         for url in urls:
@@ -354,7 +398,7 @@ async def scrape(urls: list[str]) -> str:
                     count += float(line.split()[-1])
                 elif line.startswith("scoreboard_flush_seconds_sum"):
                     total += float(line.split()[-1])
-    return f"{count:.0f} flushes, mean {total / count * 1000:.1f} ms each (apply + diff + publish)" if count else ""
+    return count, total
 
 
 def main() -> int:
@@ -370,6 +414,8 @@ def main() -> int:
     parser.add_argument("--no-deflate", action="store_true",
                         help="watchers do not offer permessage-deflate (browsers do; for comparison)")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs, store files) and print it")
+    parser.add_argument("--redis", choices=("single", "cluster", "both"), default="single",
+                        help="one redis-server, a 3-master Redis Cluster, or one run on each with the ratios")
     parser.add_argument("--drive", help=argparse.SUPPRESS)
     parser.add_argument("--prefix", default="p_", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -379,19 +425,27 @@ def main() -> int:
         return 0
 
     sigterm_as_ctrl_c()  # a kill stops the children too
-    tmp = Path(tempfile.mkdtemp(prefix="fanout-"))
-    procs = Processes(tmp)
-    try:
-        asyncio.run(run_then_stop(args, procs, tmp))
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    finally:
-        procs.stop_all()
-        if args.keep:
-            print(f"logs and store files kept in {tmp}", file=sys.stderr)
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+    figures: dict[str, dict] = {}
+    for kind in ("single", "cluster") if args.redis == "both" else (args.redis,):
+        tmp = Path(tempfile.mkdtemp(prefix=f"fanout-{kind}-"))
+        procs = Processes(tmp)
+        try:
+            figures[kind] = asyncio.run(run_then_stop(argparse.Namespace(**{**vars(args), "redis": kind}), procs, tmp))
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+            return 130
+        finally:
+            procs.stop_all()
+            if args.keep:
+                print(f"logs and store files kept in {tmp}", file=sys.stderr)
+            else:
+                shutil.rmtree(tmp, ignore_errors=True)
+    if len(figures) == 2:
+        one, cluster = figures["single"], figures["cluster"]
+        print(f"cluster / one Redis ({args.instances} instances): completions {cluster['rate']:.0f}/s vs "
+              f"{one['rate']:.0f}/s = {cluster['rate'] / max(one['rate'], 1e-9):.2f}; delta lag p50 "
+              f"{cluster['p50']:.0f} vs {one['p50']:.0f} ms = {cluster['p50'] / max(one['p50'], 1e-9):.2f}, p99 "
+              f"{cluster['p99']:.0f} vs {one['p99']:.0f} ms = {cluster['p99'] / max(one['p99'], 1e-9):.2f}", flush=True)
     return 0
 
 

@@ -1,7 +1,7 @@
 // The page: wires static/client.js (the protocol) to static/index.html.
 //
 // Query parameters:
-//   ?view=player|spectator   which tab opens first
+//   ?view=player|spectator|tournaments   which tab opens first
 //   ?transport=polling       long-polling only (default: polling, then the upgrade to websocket)
 //   ?room=region:eu          the room the Watch tab opens on
 //   ?top_n=10                rows per board (the server's TOP_N; 10 by default)
@@ -15,14 +15,21 @@ import {
   RoomWatcher,
   call,
   complete,
+  countdown,
   createSession,
   describeError,
   getActions,
   getPlayer,
+  liveKey,
+  nextKey,
   openSocket,
+  previousKey,
+  readBoard,
   solveProof,
+  stepKey,
   trackTransport,
 } from "./client.js";
+import { mountTournaments } from "./tournaments.js";
 
 // The server's default REGIONS; there is no endpoint listing them.
 const REGIONS = ["na", "eu", "apac", "sa", "oce"];
@@ -45,6 +52,17 @@ const state = {
   playReadyAt: 0,
   refreshRanks: null,
 };
+
+// The periods that start over, each with a countdown to its reset and its ended boards to step
+// back through. Per period: `shown`, the key of the ended board on show (null: the live one);
+// `live`, the live board's key; `oldest`, the oldest readable once the server said not_found;
+// `asked`, a count of reads, so that the answer to one overtaken by another is dropped.
+const STEPPED = ["daily", "weekly"];
+const UNIT = { daily: "day", weekly: "week" };
+const LIVE_TITLE = { daily: "Today", weekly: "This week" };
+const pastBoards = Object.fromEntries(
+  STEPPED.map((p) => [p, { shown: null, live: null, oldest: null, asking: false, asked: 0 }]),
+);
 
 // ---------------------------------------------------------------- small DOM helpers
 
@@ -81,7 +99,7 @@ function fmt(n) {
 
 // ---------------------------------------------------------------- tabs
 
-const tabs = [$("tab-player"), $("tab-spectator")];
+const tabs = [$("tab-player"), $("tab-spectator"), $("tab-tournaments")];
 
 function selectView(view, { focus = false } = {}) {
   for (const tab of tabs) {
@@ -114,6 +132,7 @@ tabs.forEach((tab, i) => {
 // ---------------------------------------------------------------- the socket and its indicators
 
 const socket = openSocket({ transport });
+mountTournaments(socket, $("view-tournaments"), { topN });
 
 function setConnection(stateName, text) {
   const el = $("connection");
@@ -492,6 +511,7 @@ function watchSelectedRoom() {
   }
   notice($("spectator-error"), "");
   $("watch-status").textContent = `Opening ${room}…`;
+  for (const period of STEPPED) backToLive(period); // another room's past is another board
   watcher.watch(room);
 }
 
@@ -502,6 +522,7 @@ $("watch-form").addEventListener("submit", (event) => {
 
 function renderBoards(board, changes, delta) {
   for (const period of PERIODS) {
+    if (pastBoards[period]?.shown) continue; // an ended board shows there: it no longer changes
     const moved = new Map((changes?.[period] ?? []).map((c) => [c.rank, c]));
     const rows = board.rows(period).map((row) => renderRow(row, moved.get(row.rank)));
     const body = $(`board-${period}`);
@@ -554,7 +575,128 @@ function renderRow(row, change) {
 
 renderBoards(watcher.board, null);
 
+// ---------------------------------------------------------------- spectator: resets and ended boards (v1.1)
+
+function livePeriodKey(period) {
+  const resetsAt = watcher.board.resetsAt[period];
+  if (resetsAt) pastBoards[period].live = liveKey(period, resetsAt);
+  return pastBoards[period].live; // the last known while a reset's new time is being asked for
+}
+
+async function step(period, key) {
+  const h = pastBoards[period];
+  const room = watcher.room;
+  if (key === null) {
+    backToLive(period);
+    return;
+  }
+  const asked = ++h.asked;
+  setStepping(period, true);
+  const ack = await readBoard(socket, { board: room, period, limit: topN, key });
+  if (asked !== h.asked) return; // back to live, or another room, meanwhile
+  setStepping(period, false);
+  if (!ack.ok) {
+    if (ack.error.code === "not_found") {
+      h.oldest = stepKey(period, key, 1);
+      say(period, `The board of ${key} is no longer kept (ended boards stay readable for the server's ` +
+        `BOARD_HISTORY_DAYS): ${h.oldest} is as far back as it goes.`);
+    } else {
+      say(period, describeError(ack.error));
+    }
+    renderSteps(period);
+    return;
+  }
+  h.shown = key;
+  say(period, `${key} has ended: its board is final, ${fmt(ack.total_players)} player` +
+    `${ack.total_players === 1 ? "" : "s"}. Live deltas do not change it.`);
+  $(`title-${period}`).textContent = `${key} (ended)`;
+  const tbody = $(`board-${period}`);
+  tbody.dataset.ended = key;
+  const rows = ack.entries.map((row) => renderRow(row, null));
+  if (rows.length === 0) rows.push(emptyRow(`No scores that ${UNIT[period]}.`));
+  tbody.replaceChildren(...rows);
+  renderSteps(period);
+  tickResets();
+}
+
+function backToLive(period) {
+  const h = pastBoards[period];
+  Object.assign(h, { shown: null, oldest: null, asking: false, asked: h.asked + 1 });
+  $(`title-${period}`).textContent = LIVE_TITLE[period];
+  delete $(`board-${period}`).dataset.ended;
+  say(period, "");
+  renderBoards(watcher.board, null);
+  renderSteps(period);
+  tickResets();
+}
+
+function say(period, text) {
+  notice($(`history-${period}`), text);
+}
+
+function setStepping(period, busy) {
+  pastBoards[period].asking = busy;
+  renderSteps(period);
+}
+
+function renderSteps(period) {
+  const h = pastBoards[period];
+  const live = livePeriodKey(period);
+  const idle = Boolean(watcher.room && live) && !h.asking;
+  $(`prev-${period}`).disabled = !idle || (h.oldest !== null && (h.shown ?? live) <= h.oldest);
+  $(`next-${period}`).disabled = !idle || h.shown === null;
+  show($(`live-${period}`), h.shown !== null);
+}
+
+function emptyRow(text) {
+  const empty = document.createElement("tr");
+  empty.className = "empty";
+  const cell = document.createElement("td");
+  cell.colSpan = 3;
+  cell.textContent = text;
+  empty.append(cell);
+  return empty;
+}
+
+for (const period of STEPPED) {
+  $(`prev-${period}`).addEventListener("click", () => {
+    const live = livePeriodKey(period);
+    if (live) step(period, previousKey(period, pastBoards[period].shown, live));
+  });
+  $(`next-${period}`).addEventListener("click", () => {
+    const live = livePeriodKey(period);
+    if (live) step(period, nextKey(period, pastBoards[period].shown, live));
+  });
+  $(`live-${period}`).addEventListener("click", () => backToLive(period));
+}
+
+function tickResets() {
+  const now = Date.now();
+  for (const period of STEPPED) {
+    const h = pastBoards[period];
+    const el = $(`clock-${period}`);
+    const resetsAt = watcher.board.resetsAt[period];
+    if (h.shown) {
+      el.textContent = `Final: this ${UNIT[period]} has ended.`;
+    } else if (!watcher.room || resetsAt === undefined) {
+      el.textContent = "Resets in –";
+    } else if (resetsAt === null) {
+      el.textContent = "Started over."; // until RoomWatcher has the next reset time
+    } else {
+      const left = Date.parse(resetsAt) - now;
+      // Past the moment the server's delta with `reset` clears the board; until then it is starting over.
+      el.textContent = left > 0 ? `Resets in ${countdown(left)}` : "Starting over…";
+      el.title = `at ${new Date(resetsAt).toLocaleString()}`;
+    }
+    el.dataset.state = h.shown ? "ended" : "live";
+    renderSteps(period);
+  }
+}
+
+setInterval(tickResets, 1000);
+tickResets();
+
 // ---------------------------------------------------------------- start
 
 loadActions();
-selectView(params.get("view") === "spectator" ? "spectator" : "player");
+selectView(["spectator", "tournaments"].includes(params.get("view")) ? params.get("view") : "player");

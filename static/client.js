@@ -5,9 +5,11 @@
 //   Socket.IO   openSocket, call                              (sections 1, 4)
 //   actions     solveProof (a Web Worker), complete()         (section 5)
 //   watching    LiveBoard (snapshot + deltas), RoomWatcher    (section 6)
+//   periods     countdown, dayKey/weekKey, previousKey/nextKey, readBoard (ended boards, v1.1)
 //
 // It uses the official Socket.IO client (the global `io` from /static/vendor/socket.io.min.js).
 
+// The periods a server keeps by default; a snapshot names the ones it has (its `boards`' keys).
 export const PERIODS = ["all", "daily", "weekly"];
 export const ACK_TIMEOUT_MS = 10000;
 
@@ -31,6 +33,9 @@ export const ERROR_TEXT = {
   suspended: "This player is suspended.",
   forbidden: "Only members of that guild may watch its room.",
   too_many_rooms: "This connection already watches too many rooms.",
+  conflict: "That tournament has started: it can no longer change.",
+  tournament_closed: "That tournament is closed: it ended, or is not open to your region.",
+  tournament_full: "That tournament has all the players it takes.",
   unavailable: "The server's storage is unavailable; nothing was credited. Try again shortly.",
   connect_error: "Cannot reach the server; retrying.",
   timeout: "The server did not answer in time.",
@@ -226,25 +231,31 @@ export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 // ---------------------------------------------------------------- Leaderboards
 
 /**
- * One room's boards (all, daily, weekly), kept from a `watch` snapshot and `leaderboard:delta`s
- * exactly as PROTOCOL.md section 6 says. No I/O: feed it, read `boards`.
+ * One room's boards (all, daily, weekly, or whatever periods its snapshot holds), kept from a
+ * `watch` snapshot and `leaderboard:delta`s exactly as PROTOCOL.md section 6 says, with when
+ * each period starts over (`resetsAt`: period -> ISO time, null once that reset has passed and
+ * the new time is not known yet). No I/O: feed it, read `boards`.
  */
 export class LiveBoard {
   constructor(topN = 10) {
     this.topN = topN;
     this.room = null;
     this.seq = null;
-    this.boards = { all: [], daily: [], weekly: [] };
+    this.boards = Object.fromEntries(PERIODS.map((period) => [period, []]));
+    this.resetsAt = {};
   }
 
-  /** The snapshot from a `watch` ack: {room, seq, boards: {all, daily, weekly}}. */
+  /** The snapshot from a `watch` ack: {room, seq, boards: {all, daily, weekly}, resets_at}. */
   load(snapshot) {
     this.room = snapshot.room;
     this.seq = snapshot.seq;
-    for (const period of PERIODS) {
+    const periods = snapshot.boards ? Object.keys(snapshot.boards) : PERIODS;
+    this.boards = {};
+    for (const period of periods.length ? periods : PERIODS) {
       this.boards[period] = [];
-      for (const row of snapshot.boards[period] ?? []) this.#put(period, row);
+      for (const row of snapshot.boards?.[period] ?? []) this.#put(period, row);
     }
+    this.resetsAt = { ...(snapshot.resets_at ?? {}) };
   }
 
   /**
@@ -256,7 +267,11 @@ export class LiveBoard {
     if (delta.room !== this.room || this.seq === null) return { status: "other-room" };
     if (delta.seq <= this.seq) return { status: "stale" };
     if (delta.seq !== this.seq + 1) return { status: "gap" };
-    for (const period of delta.reset ?? []) if (period in this.boards) this.boards[period] = [];
+    for (const period of delta.reset ?? []) {
+      if (period in this.boards) this.boards[period] = [];
+      // Started over: the next reset is the server's to say (leaderboard:get, or a new snapshot).
+      if (period in this.resetsAt) this.resetsAt[period] = null;
+    }
     const changes = {};
     for (const [period, rows] of Object.entries(delta.boards ?? {})) {
       if (!(period in this.boards)) continue;
@@ -281,8 +296,8 @@ export class LiveBoard {
 
 /**
  * Watches one room on a socket and keeps a LiveBoard for it: buffers deltas while a `watch` is
- * in flight, watches again on a seq gap and after every (re)connect, and unwatches the room it
- * leaves. Callbacks: onSnapshot(board), onDelta(board, changes), onError(error), onRewatch(reason).
+ * in flight, watches again on a seq gap and after every (re)connect, unwatches the room it
+ * leaves, and asks for a period's next `resets_at` when a delta has started it over. Callbacks: onSnapshot(board), onDelta(board, changes), onError(error), onRewatch(reason).
  */
 export class RoomWatcher {
   constructor(socket, { topN = 10, onSnapshot, onDelta, onError, onRewatch } = {}) {
@@ -306,6 +321,16 @@ export class RoomWatcher {
       await call(this.socket, "unwatch", { room: previous });
     }
     if (this.socket.connected) await this.#watch(null);
+  }
+
+  /** Stops watching: unwatches the room (while connected) and forgets its board. */
+  async leave() {
+    const room = this.room;
+    this.room = null;
+    this.generation++; // a watch still in flight is dropped when it answers
+    this.pending = null;
+    this.board = new LiveBoard(this.board.topN);
+    if (room && this.socket.connected) await call(this.socket, "unwatch", { room });
   }
 
   async #watch(reason) {
@@ -335,6 +360,106 @@ export class RoomWatcher {
     }
     const result = this.board.apply(delta);
     if (result.status === "gap") this.#watch("gap");
-    else if (result.status === "applied") this.callbacks.onDelta?.(this.board, result.changes, delta);
+    else if (result.status === "applied") {
+      this.callbacks.onDelta?.(this.board, result.changes, delta);
+      for (const period of delta.reset ?? []) this.#askResetsAt(period);
+    }
   }
+
+  // A period started over: its next reset is in any leaderboard:get answer of that period.
+  async #askResetsAt(period) {
+    const { room, board } = this;
+    if (board.resetsAt[period] !== null) return;
+    const ack = await call(this.socket, "leaderboard:get", { board: room, period, limit: 1 });
+    if (ack.ok && this.room === room && this.board === board && board.resetsAt[period] === null) {
+      board.resetsAt[period] = ack.resets_at;
+    }
+  }
+}
+
+// ---------------------------------------------------------------- Periods: countdowns and ended boards (v1.1)
+
+const DAY_MS = 86400000;
+const WEEK_MS = 7 * DAY_MS;
+const pad2 = (n) => String(n).padStart(2, "0");
+
+/**
+ * What a countdown shows for `msLeft`: "6 d 23:59:59", "01:02:03", "00:00:05"; "00:00:00" once
+ * it has run out. Seconds round up, so it reaches 00:00:00 at the moment itself, not a second early.
+ */
+export function countdown(msLeft) {
+  const total = Math.max(0, Math.ceil(msLeft / 1000));
+  const days = Math.floor(total / 86400);
+  const clock = `${pad2(Math.floor((total % 86400) / 3600))}:${pad2(Math.floor((total % 3600) / 60))}:${pad2(total % 60)}`;
+  return days ? `${days} d ${clock}` : clock;
+}
+
+/** The UTC day of a time, as the server names it: "2026-11-30". */
+export function dayKey(ms) {
+  return new Date(ms).toISOString().slice(0, 10);
+}
+
+/** The ISO week of a time, as the server names it: "2026-W48" (weeks start on Monday; week 1 holds a Thursday). */
+export function weekKey(ms) {
+  const day = Math.floor(ms / DAY_MS);
+  const weekday = (new Date(day * DAY_MS).getUTCDay() + 6) % 7; // Monday 0 … Sunday 6
+  const thursday = new Date((day - weekday + 3) * DAY_MS); // the week belongs to its Thursday's year
+  const year = thursday.getUTCFullYear();
+  const week = Math.floor((thursday.getTime() - Date.UTC(year, 0, 1)) / WEEK_MS) + 1;
+  return `${year}-W${pad2(week)}`;
+}
+
+/** When a period's board of `key` starts (UTC ms): its day's midnight, or its week's Monday. */
+export function periodStart(period, key) {
+  if (period === "daily") return Date.parse(`${key}T00:00:00Z`);
+  const [year, week] = key.split("-W").map(Number);
+  const jan4 = Date.UTC(year, 0, 4); // always in week 1
+  const monday1 = jan4 - ((new Date(jan4).getUTCDay() + 6) % 7) * DAY_MS;
+  return monday1 + (week - 1) * WEEK_MS;
+}
+
+/** The key of the `period` board a time falls in (daily: day, weekly: week). */
+export function periodKey(period, ms) {
+  return period === "daily" ? dayKey(ms) : weekKey(ms);
+}
+
+/** The key `steps` days or weeks from `key` (negative: back): stepKey("weekly", "2026-W01", -1) is "2025-W52". */
+export function stepKey(period, key, steps) {
+  const length = period === "daily" ? DAY_MS : WEEK_MS;
+  return periodKey(period, periodStart(period, key) + steps * length);
+}
+
+/**
+ * The key of the board live now, from the server's `resets_at` for that period (the instant it
+ * ends): the server's clock decides what "today" is, not this browser's.
+ */
+export function liveKey(period, resetsAt) {
+  return periodKey(period, Date.parse(resetsAt) - 1);
+}
+
+/**
+ * Stepping through ended boards of one period: `shown` is null while the live board shows, else
+ * the key of the ended board shown. previous/next return the key to read, or null for the live
+ * board (next from the last ended one comes back to it). `live`: liveKey() of the period.
+ */
+export function previousKey(period, shown, live) {
+  return stepKey(period, shown ?? live, -1);
+}
+
+export function nextKey(period, shown, live) {
+  if (shown === null) return null;
+  const next = stepKey(period, shown, 1);
+  return next >= live ? null : next; // keys of one period sort as their times do
+}
+
+/**
+ * leaderboard:get of one board; `key` (a day for daily, a week for weekly) reads that ended
+ * board instead of the live one. Resolves to the ack: {ok, board, period, entries,
+ * total_players, resets_at, day|week} or {ok: false, error}.
+ */
+export function readBoard(socket, { board, period, limit = 10, key = null }) {
+  const payload = { board, period, limit };
+  if (key && period === "daily") payload.day = key;
+  if (key && period === "weekly") payload.week = key;
+  return call(socket, "leaderboard:get", payload);
 }

@@ -6,6 +6,8 @@ import pytest
 import socketio
 
 from app.anticheat.proof import proof_ok
+from app.leaderboard.boards import Standing
+from app.leaderboard.periods import DAILY, WEEKLY, PeriodPoints, Totals
 
 
 def bad_proof(token: str, difficulty: int) -> str:
@@ -27,3 +29,11 @@ async def connect_refusal(url: str, auth: object) -> object:
     finally:
         await client.eio.disconnect()  # the refused client closes its engine.io connection
     return seen[0]
+
+
+def make_standing(player_id: str, name: str, region: str, guild: str | None, version: int, total: int, daily: int,
+                  weekly: int, at_ms: int, moves: int = 0, created_ms: int = 0) -> Standing:
+    """A standing on the standard period table: all-time, today's and this week's points."""
+    totals = Totals(total, (PeriodPoints(DAILY.name, DAILY.period_key(at_ms), daily),
+                            PeriodPoints(WEEKLY.name, WEEKLY.period_key(at_ms), weekly)))
+    return Standing(player_id, name, region, guild, version, totals, at_ms, moves, created_ms)

@@ -31,7 +31,8 @@ class _Conn:
 
     def __init__(self, bucket: TokenBucket) -> None:
         self.bucket = bucket
-        self.strikes: deque[float] = deque()
+        # Made at the first refused event: a deque is 760 bytes, and most connections never get one.
+        self.strikes: deque[float] | None = None
         self.wait_until = 0.0
         self.flooded = False
 
@@ -57,6 +58,8 @@ class EventGuard:
         if not wait_ms:
             return ALLOWED
         strikes = conn.strikes
+        if strikes is None:
+            strikes = conn.strikes = deque()
         if now < conn.wait_until:
             strikes.append(now)
         conn.wait_until = max(conn.wait_until, now + wait_ms / 1000)

@@ -11,21 +11,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
 
 from app.actions.catalogue import Catalogue
 from app.anticheat.limits import RateLimiter
 from app.anticheat.proof import proof_ok
-from app.anticheat.suspensions import Suspensions
 from app.anticheat.tokens import Challenge, SessionClaims, TokenSigner, new_action_id
-from app.clock import day_key, iso, now_ms, week_key
+from app.clock import iso, now_ms
 from app.errors import ProtocolError, outage_as_unavailable
 from app.leaderboard.boards import Standing
+from app.leaderboard.periods import PeriodTable, Totals
 from app.leaderboard.updates import BoardUpdates
 from app.operators.audit import AuditEntry, AuditTrail
 from app.scores.achievements import Achievement, AchievementBook
 from app.scores.batching import BatchedCredits
 from app.scores.repository import CreditRecord, ScoreRepository
+from app.tournaments.service import TournamentService, ack_scores
 
 log = logging.getLogger(__name__)
 
@@ -40,13 +40,13 @@ class ActionService:
         repo: ScoreRepository,
         book: AchievementBook,
         updates: BoardUpdates,
-        suspensions: Suspensions,
         writes: BatchedCredits,
         audit: AuditTrail,
-        difficulty_bonus: Callable[[str], Awaitable[int]],
+        tournaments: TournamentService | None = None,
     ) -> None:
+        """`limiter` also answers the suspension check and the difficulty bonus (its admission)."""
         self._audit = audit
-        self._difficulty_bonus = difficulty_bonus
+        self._tournaments = tournaments
         self._writes = writes
         self._in_flight: dict[str, asyncio.Future[dict]] = {}
         self._catalogue = catalogue
@@ -55,7 +55,6 @@ class ActionService:
         self._repo = repo
         self._book = book
         self._updates = updates
-        self._suspensions = suspensions
 
     async def start(self, player: SessionClaims, action: str) -> dict:
         rule = self._catalogue.get(action)
@@ -63,15 +62,17 @@ class ActionService:
             raise ProtocolError("unknown_action", f"no action named {action!r} in the catalogue")
         now = now_ms()
         action_id = new_action_id()
-        # Both keep answering while Redis is away (fail open, limits counted locally).
-        await self._suspensions.refuse_if_suspended(player.player_id)
-        wait_ms = await self._limiter.hit(f"start:{player.player_id}:{action}", rule.per_minute, 60_000, now, action_id)
-        if wait_ms:
+        # One round trip; keeps answering while Redis is away (fail open, limits counted locally).
+        admitted = await self._limiter.admit(player.player_id, f"start:{player.player_id}:{action}",
+                                             rule.per_minute, 60_000, now, action_id)
+        if admitted.suspended:
+            raise _refusal("suspended")
+        if admitted.wait_ms:
             log.info("action refused: rate_limited", extra={"player_id": player.player_id, "code": "rate_limited"})
             raise ProtocolError("rate_limited", f"at most {rule.per_minute} {action} per minute",
-                                retry_after_ms=wait_ms)
+                                retry_after_ms=admitted.wait_ms)
         # Up to 8 more bits for a suspect (section 5): it pays for every credit, a person never notices.
-        bonus = max(0, min(MAX_BONUS_BITS, await self._difficulty_bonus(player.player_id)))
+        bonus = max(0, min(MAX_BONUS_BITS, admitted.bonus))
         difficulty = min(MAX_DIFFICULTY, rule.difficulty + bonus)
         challenge = Challenge(
             action_id=action_id,
@@ -147,8 +148,12 @@ class ActionService:
             raise ProtocolError("proof_invalid", f"proof does not give {challenge.difficulty} leading zero bits")
         # No Redis suspension check here: the totals update refuses a suspended player itself
         # (ScoreRepository._apply_filter), Redis up or down, so a check here would only cost a round trip.
+        # Decided here, on the server's clock at the credit, and kept with the record. Never
+        # raises (a tournament problem never costs the credit): it counts toward none then.
+        boards = (await self._tournaments.credit_boards(player.player_id, player.region, challenge.action, now)
+                  if self._tournaments is not None else [])
         rec = CreditRecord(challenge.action_id, player.player_id, challenge.action, challenge.points, now,
-                           challenge.min_ms, challenge.issued_ms)
+                           challenge.min_ms, challenge.issued_ms, tuple(boards))
         return await self._credit(rec)
 
     async def finish_pending(self, rec: CreditRecord) -> dict:
@@ -189,7 +194,8 @@ class ActionService:
         if outcome.ack is not None:
             return {**outcome.ack, "duplicate": True}
         assert outcome.after is not None
-        standing = Standing.from_player(outcome.after, rec.at_ms)
+        boards = self._tournaments.board_expiry(rec.tournaments) if self._tournaments and rec.tournaments else {}
+        standing = Standing.from_player(outcome.after, rec.at_ms, self._repo.periods, boards)
         unlocked: list[Achievement] = []  # earned by this action: listed in the ack
         announce: list[Achievement] = []  # unlocked by this call: pushed to the player
         with outage_as_unavailable("the score store"):
@@ -205,7 +211,7 @@ class ActionService:
                     if ach.id not in known and await self._repo.unlock(rec.player_id, ach.id, rec.at_ms):
                         unlocked.append(ach)
                         announce.append(ach)
-        ack = _ack(rec, outcome.after, [a.id for a in unlocked])
+        ack = _ack(rec, outcome.after, [a.id for a in unlocked], self._repo.periods)
         with outage_as_unavailable("the score store"):
             stored = await self._writes.finish(rec.action_id, ack)
         for ach in announce:
@@ -228,14 +234,12 @@ def _refusal(code: str, retry_after_ms: int | None = None) -> ProtocolError:
     return ProtocolError(code, _REFUSALS.get(code, code), retry_after_ms=retry_after_ms)
 
 
-def _ack(rec: CreditRecord, doc: dict, achievements: list[str]) -> dict:
+def _ack(rec: CreditRecord, doc: dict, achievements: list[str], periods: PeriodTable) -> dict:
     return {
         "action_id": rec.action_id,
         "points": rec.points,
-        "score": {
-            "total": int(doc.get("total", 0)),
-            "daily": int((doc.get("days") or {}).get(day_key(rec.at_ms), 0)),
-            "weekly": int((doc.get("weeks") or {}).get(week_key(rec.at_ms), 0)),
-        },
+        "score": Totals.of(doc, periods, rec.at_ms).score(),
         "achievements": achievements,
+        # Only for a credit that counted toward a tournament (PROTOCOL.md 10).
+        **({"tournaments": ack_scores(rec.tournaments, doc)} if rec.tournaments else {}),
     }

@@ -33,11 +33,11 @@ from redis.exceptions import RedisError
 from app.anticheat.scoring import MAX_BONUS_BITS, WINDOW, Stretch, Verdict, score, suspicion_doc, worth_storing
 from app.breaker import Breaker
 from app.clock import now_ms
+from app.leaderboard.keys import BONUS_KEY
 from app.tasks import stopping
 
 log = logging.getLogger(__name__)
 
-BONUS_KEY = "difficulty:bonus"
 PASS_S = 1.0
 # A player is scored at most once in this, however often it is touched: a fast player's
 # attempts are scored in groups, so scoring costs a fraction of a store read per completion
@@ -202,7 +202,8 @@ class DifficultyBonus:
     answer is kept for BONUS_CACHE_MS (at most BONUS_CACHE_SIZE players), so a player asking
     for challenges as fast as it may costs one HGET every few seconds, not one per challenge;
     a new bonus reaches its challenges that much later. Fails open: while Redis is away every
-    player gets the catalogue's difficulty."""
+    player gets the catalogue's difficulty. action:start reads the hash in its admission round
+    trip (app/anticheat/limits.py), through `cached` and `remember`; `bonus` reads it alone."""
 
     def __init__(self, redis: Redis, *, breaker: Breaker, clock: Callable[[], int] = now_ms,
                  cache_ms: int = BONUS_CACHE_MS, cache_size: int = BONUS_CACHE_SIZE) -> None:
@@ -214,11 +215,31 @@ class DifficultyBonus:
         self._cache: dict[str, tuple[int, int]] = {}  # player -> (read at, bits); oldest read first
         self._failing = False
 
-    async def bonus(self, player_id: str) -> int:
-        now = self._clock()
+    def cached(self, player_id: str) -> int | None:
+        """The bonus read less than cache_ms ago; None when it is to be read again."""
         cached = self._cache.get(player_id)
-        if cached is not None and now - cached[0] < self._cache_ms:
+        if cached is not None and self._clock() - cached[0] < self._cache_ms:
             return cached[1]
+        return None
+
+    def remember(self, player_id: str, raw: bytes | str | int | None) -> int:
+        """Keep what Redis answered for the player (the hash's value, None or empty when absent),
+        clamped to 0..MAX_BONUS_BITS; returns it."""
+        self._failing = False
+        try:
+            bits = max(0, min(MAX_BONUS_BITS, int(raw or 0)))
+        except ValueError:
+            bits = 0
+        self._cache.pop(player_id, None)
+        while len(self._cache) >= self._cache_size:
+            del self._cache[next(iter(self._cache))]  # the oldest read
+        self._cache[player_id] = (self._clock(), bits)
+        return bits
+
+    async def bonus(self, player_id: str) -> int:
+        cached = self.cached(player_id)
+        if cached is not None:
+            return cached
         if not self._breaker.ready():
             return 0
         try:
@@ -229,13 +250,4 @@ class DifficultyBonus:
                 log.warning("difficulty bonus skipped while Redis is unavailable", exc_info=True)
             self._failing = True
             return 0
-        self._failing = False
-        try:
-            bits = max(0, min(MAX_BONUS_BITS, int(raw or 0)))
-        except ValueError:
-            bits = 0
-        self._cache.pop(player_id, None)
-        while len(self._cache) >= self._cache_size:
-            del self._cache[next(iter(self._cache))]  # the oldest read
-        self._cache[player_id] = (now, bits)
-        return bits
+        return self.remember(player_id, raw)

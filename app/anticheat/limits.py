@@ -1,46 +1,33 @@
-"""Sliding-window rate limits in Redis, shared by every instance.
+"""Admission of action:start: the sliding-window rate limit, shared by every instance, and,
+in the same round trip to Redis (admission.lua), the suspension check and the difficulty bonus.
 
 While Redis does not answer, the same rule is counted in this instance's memory, so
 players can still start challenges during an outage (each instance then allows up to
-the limit on its own).
+the limit on its own); the suspension check fails open (the totals update refuses a
+suspended player's credit anyway), and the bonus is the one cached, else none.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import deque
+from typing import NamedTuple
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from app.anticheat.behaviour import DifficultyBonus
 from app.breaker import Breaker
+from app.leaderboard.keys import BONUS_KEY, SUSPENDED_KEY, rate_limit
+from app.lua import register
 
 log = logging.getLogger(__name__)
 
 LOCAL_KEYS_MAX = 100_000
 
-# KEYS[1] window zset; ARGV: now_ms, window_ms, limit, member
-_SLIDING_WINDOW = """
-local key = KEYS[1]
-local now = tonumber(ARGV[1])
-local window = tonumber(ARGV[2])
-local limit = tonumber(ARGV[3])
-redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
-local used = redis.call('ZCARD', key)
-if used < limit then
-  redis.call('ZADD', key, now, ARGV[4])
-  redis.call('PEXPIRE', key, window)
-  return 0
-end
-local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
-local wait = tonumber(oldest[2]) + window - now
-if wait < 1 then wait = 1 end
-return wait
-"""
-
 
 class LocalWindows:
-    """The sliding window of _SLIDING_WINDOW, in memory."""
+    """The sliding window of admission.lua, in memory."""
 
     def __init__(self, max_keys: int = LOCAL_KEYS_MAX) -> None:
         self._windows: dict[str, deque[int]] = {}
@@ -64,20 +51,52 @@ class LocalWindows:
             del self._windows[key]
 
 
-class RateLimiter:
-    """`hit` returns 0 when allowed, else the milliseconds until one more is allowed."""
+class Admission(NamedTuple):
+    suspended: bool
+    wait_ms: int  # 0: allowed (and counted); else the ms until one more is allowed
+    bonus: int  # extra proof-of-work bits, 0..MAX_BONUS_BITS
 
-    def __init__(self, redis: Redis, breaker: Breaker | None = None) -> None:
+
+class RateLimiter:
+    """`hit` returns 0 when allowed, else the milliseconds until one more is allowed; `admit`
+    answers that, whether the player is suspended and its bonus, in one round trip. `bonus`:
+    the cache of difficulty bonuses (None: no bonus, behaviour scoring is off)."""
+
+    def __init__(self, redis: Redis, breaker: Breaker | None = None, bonus: DifficultyBonus | None = None) -> None:
         self._redis = redis
         self._breaker = breaker or Breaker()
-        self._script = redis.register_script(_SLIDING_WINDOW)
+        self._script = register(redis, __file__, "admission.lua")
         self._local = LocalWindows()
+        self._bonus = bonus
 
     async def hit(self, key: str, limit: int, window_ms: int, now_ms: int, member: str) -> int:
         if self._breaker.ready():
             try:
-                return int(await self._script(keys=[f"rl:{key}"], args=[now_ms, window_ms, limit, member]))
+                _, wait, _ = await self._script(keys=[rate_limit(key)], args=[now_ms, window_ms, limit, member])
+                return int(wait)
             except (RedisError, OSError):
                 self._breaker.trip()
                 log.warning("rate limits counted locally: Redis unavailable")
         return self._local.hit(key, limit, window_ms, now_ms)
+
+    async def admit(self, player_id: str, key: str, limit: int, window_ms: int, now_ms: int,
+                    member: str) -> Admission:
+        """A suspended player is refused before its hit is counted; a player rate limited gets
+        no bonus read. The bonus is read only when its cache has none fresh."""
+        bonus = self._bonus.cached(player_id) if self._bonus is not None else 0  # None: to be read
+        if self._breaker.ready():
+            # One hash slot for the three (keys.ADMISSION_TAG): a Redis Cluster runs it on one node.
+            keys = [rate_limit(key), SUSPENDED_KEY] + ([BONUS_KEY] if bonus is None else [])
+            try:
+                suspended, wait, raw = await self._script(keys=keys, args=[now_ms, window_ms, limit, member, player_id])
+            except (RedisError, OSError):
+                self._breaker.trip()
+                log.warning("suspension check skipped, rate limits counted locally: Redis unavailable",
+                            extra={"player_id": player_id})
+            else:
+                if suspended:
+                    return Admission(True, 0, 0)
+                if bonus is None and not wait and self._bonus is not None:
+                    bonus = self._bonus.remember(player_id, raw)
+                return Admission(False, int(wait), bonus or 0)
+        return Admission(False, self._local.hit(key, limit, window_ms, now_ms), bonus or 0)

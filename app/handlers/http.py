@@ -89,8 +89,10 @@ async def leaderboard(request: web.Request) -> web.Response:
     _admit_read(request)
     settings = request.app[SETTINGS]
     board = parse_board(request.match_info["board"], settings.regions)
-    req = LeaderboardQuerySchema().load(_single_query(request))
-    result = await request.app[SERVICES].reads.get(board, req["period"], req["limit"], req["offset"], req["around"])
+    reads = request.app[SERVICES].reads
+    req = LeaderboardQuerySchema(periods=reads.periods).load(_single_query(request))
+    result = await reads.get(board, req["period"], req["limit"], req["offset"], req["around"],
+                             day=req.get("day"), week=req.get("week"))
     return web.json_response(result)
 
 

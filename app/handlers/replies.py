@@ -39,6 +39,10 @@ def acked(event: str, metrics: Metrics, drain: Drain) -> Callable:
     """Wrap a socket handler `(sid, payload) -> dict` so that its ack is always one object,
     and a draining instance takes no new work."""
 
+    # The labelled children, looked up once: labels() takes a lock and builds a tuple per call.
+    latency = metrics.latency.labels(event)
+    counted: dict[str, Any] = {}
+
     def wrap(handler: Callable[[str, object], Awaitable[dict]]) -> Callable:
         @functools.wraps(handler)
         async def wrapper(sid: str, *args: object) -> dict:
@@ -53,8 +57,11 @@ def acked(event: str, metrics: Metrics, drain: Drain) -> Callable:
                 error = to_protocol_error(exc, event)
                 reply = {"ok": False, "error": error.as_error()}
                 outcome = error.code
-            metrics.events.labels(event, outcome).inc()
-            metrics.latency.labels(event).observe(time.perf_counter() - started)
+            counter = counted.get(outcome)
+            if counter is None:  # error codes are a closed set (app/errors.py): the dict stays small
+                counter = counted[outcome] = metrics.events.labels(event, outcome)
+            counter.inc()
+            latency.observe(time.perf_counter() - started)
             return reply
 
         return wrapper
@@ -74,6 +81,7 @@ _HTTP_CODES = {
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
+    409: "conflict",
     413: "payload_too_large",
     429: "rate_limited",
 }
@@ -84,13 +92,8 @@ SOCKET_PATH = "/socket.io/"
 async def http_errors(request: web.Request, handler: Callable) -> web.StreamResponse:
     """Every HTTP error leaves with the `{"error": {"code", "message"}}` body, never a bare 5xx."""
     if request.path.startswith(SOCKET_PATH):
-        # engine.io answers its own protocol errors; a websocket may already be upgraded.
-        if "Sec-WebSocket-Extensions" in request.headers:
-            # No permessage-deflate: compressing each watcher's copy of a delta separately,
-            # and keeping a compressor per connection, costs more CPU and memory than it saves.
-            headers = request.headers.copy()
-            del headers["Sec-WebSocket-Extensions"]
-            request = request.clone(headers=headers)
+        # engine.io answers its own protocol errors; a websocket may already be upgraded. (Its
+        # websockets refuse permessage-deflate themselves: app/handlers/sockets.py CheckedWebSocket.)
         return await handler(request)
     try:
         return await handler(request)

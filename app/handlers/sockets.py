@@ -18,11 +18,12 @@ from app.abuse.peers import PeerLimits, client_ip
 from app.anticheat.tokens import SessionClaims
 from app.config import Network
 from app.drain import Drain
+from app.engine import Engine
 from app.errors import ProtocolError, outage_as_unavailable
 from app.handlers.replies import acked
 from app.metrics import Metrics
 from app.rooms.names import home_rooms, parse_board
-from app.schemas import ActionCompleteSchema, ActionStartSchema, LeaderboardGetSchema, RoomSchema
+from app.schemas import ActionCompleteSchema, ActionStartSchema, LeaderboardGetSchema, RoomSchema, TournamentJoinSchema
 from app.services import Services
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,7 @@ class PacketJson:
             raise ValueError("JSON nested too deep") from None
 
 
-CLIENT_IP = "app.client_ip"  # in a transport's environ: the address it was counted under
+CLIENT_IP = "app.client_ip"  # in the environ Socket.IO keeps per transport: the address it was counted under
 
 # Socket.IO packet types a client may send: CONNECT, DISCONNECT, EVENT, ACK. BINARY_EVENT and
 # BINARY_ACK (attachments) are not part of the protocol; CONNECT_ERROR only goes to clients.
@@ -157,6 +158,22 @@ class CheckedWebSocket(engineio_aiohttp.WebSocket):
     one not starting with a digit escaped its websocket loop (a traceback, and the transport
     left half-open), and a type past NOOP logged a traceback per frame on a connection it kept."""
 
+    # Private: engine.io's wrapper prepares aiohttp's WebSocketResponse here and runs its session's
+    # websocket loop. The same steps, with two differences that each save a connection's memory:
+    # - no permessage-deflate (compress=False): compressing each watcher's copy of a delta
+    #   separately, with a compressor per connection, costs more CPU and memory than it saves
+    #   (the fast path, app/broadcast.py, writes uncompressed frames);
+    # - the handshake's environ emptied once read: engine.io's coroutines hold that dict (every
+    #   header again, as HTTP_* keys) for the websocket's whole life and read nothing more of it;
+    #   Socket.IO keeps its own, smaller one (SocketServer._handle_eio_connect).
+    async def __call__(self, environ: dict) -> web.WebSocketResponse:
+        request = environ["aiohttp.request"]
+        self._sock = web.WebSocketResponse(max_msg_size=self.server.max_http_buffer_size, compress=False)
+        await self._sock.prepare(request)
+        environ.clear()
+        await self.handler(self)
+        return self._sock
+
     async def wait(self) -> str | bytes | None:
         data = await super().wait()
         if isinstance(data, str) and data[:1] not in ENGINEIO_PACKET_TYPES:
@@ -244,6 +261,11 @@ class SocketServer(socketio.AsyncServer):
             return "unknown"
         return client_ip(request.remote, request.headers.getall("X-Forwarded-For", ()), self._trusted_proxies)
 
+    # Private: python-socketio builds its engine.io server from this class; ours makes each
+    # session cost less memory (app/engine.py).
+    def _engineio_server_class(self) -> type[Engine]:
+        return Engine
+
     # Private: python-socketio's handler of engine.io's connect event, called once per
     # handshake. Returning anything but None/True makes engine.io drop the new session and
     # answer 401 with the value as its JSON body (a python-socketio client hands that body to
@@ -253,7 +275,6 @@ class SocketServer(socketio.AsyncServer):
         if not self._peers.open_connection(ip):
             self._metrics.limited.labels("connections_per_ip").inc()
             return {"message": "rate_limited"}
-        environ[CLIENT_IP] = ip
         transport = self._transports[eio_sid] = _Transport(ip)
         try:
             await super()._handle_eio_connect(eio_sid, environ)
@@ -261,6 +282,11 @@ class SocketServer(socketio.AsyncServer):
             del self._transports[eio_sid]
             self._peers.close_connection(ip)
             raise
+        # python-socketio keeps the handshake's environ for the session's life, to hand it to the
+        # connect handler at each Socket.IO CONNECT: all of it, with the aiohttp request (and so a
+        # long-polling handshake's whole request) in it. The connect handler reads only the address.
+        self.environ[eio_sid] = {CLIENT_IP: ip}
+        self.eio.adopt(eio_sid)
         self._arm(eio_sid, transport)
         return None
 
@@ -372,6 +398,8 @@ class SocketServer(socketio.AsyncServer):
 class Connection:
     """Per-connection state, kept in the Socket.IO session of that connection."""
 
+    __slots__ = ("player", "transport", "ip", "home", "watched")  # one per connection: no __dict__ each
+
     def __init__(self, player: SessionClaims | None, transport: str, ip: str) -> None:
         self.player = player
         self.transport = transport
@@ -444,7 +472,7 @@ def register(sio: SocketServer, services: Services, metrics: Metrics, drain: Dra
         if drain.draining:
             raise Refused("unavailable")
         # Counted against CONNECTIONS_PER_IP once per transport, at its handshake (SocketServer).
-        conn = Connection(player, sio.transport(sid), environ.get(CLIENT_IP) or sio.address_of(environ))
+        conn = Connection(player, sio.transport(sid), environ[CLIENT_IP])
         await sio.save_session(sid, {"conn": conn})
         for room in conn.home:
             await sio.enter_room(sid, room)
@@ -466,6 +494,7 @@ def register(sio: SocketServer, services: Services, metrics: Metrics, drain: Dra
         conn = await connection(sid)
         viewer_guild = conn.player.guild if conn.player else None
         counts = services.watch.check(room, viewer_guild, conn.watched, conn.home)
+        await services.watch.check_exists(room)  # an unknown tournament's room: not_found
         # Join before reading: a delta racing the snapshot then arrives with a higher seq
         # instead of being missed.
         await sio.enter_room(sid, room)
@@ -495,10 +524,13 @@ def register(sio: SocketServer, services: Services, metrics: Metrics, drain: Dra
                 await sio.leave_room(sid, room)
         return {}
 
+    # Built once: a schema is reusable, and building one costs three times its load (the hot path's).
+    start_schema, complete_schema = ActionStartSchema(), ActionCompleteSchema()
+
     @sio.on("action:start")
     @acked("action:start", metrics, drain)
     async def action_start(sid: str, data: Any) -> dict:
-        req = ActionStartSchema().load(data)
+        req = start_schema.load(data)
         _, player = await acting(sid)
         try:
             return {"challenge": await services.actions.start(player, req["action"])}
@@ -509,7 +541,7 @@ def register(sio: SocketServer, services: Services, metrics: Metrics, drain: Dra
     @sio.on("action:complete")
     @acked("action:complete", metrics, drain)
     async def action_complete(sid: str, data: Any) -> dict:
-        req = ActionCompleteSchema().load(data)
+        req = complete_schema.load(data)
         conn, player = await acting(sid)
         try:
             result = await services.actions.complete(player, req["token"], req["proof"], client=conn.ip)
@@ -523,9 +555,17 @@ def register(sio: SocketServer, services: Services, metrics: Metrics, drain: Dra
     @sio.on("leaderboard:get")
     @acked("leaderboard:get", metrics, drain)
     async def leaderboard_get(sid: str, data: Any) -> dict:
-        req = LeaderboardGetSchema().load(data)
+        req = LeaderboardGetSchema(periods=services.reads.periods).load(data)
         board = parse_board(req["board"], services.watch.regions)
-        return await services.reads.get(board, req["period"], req["limit"], req["offset"], req["around"])
+        return await services.reads.get(board, req["period"], req["limit"], req["offset"], req["around"],
+                                        day=req.get("day"), week=req.get("week"))
+
+    @sio.on("tournament:join")
+    @acked("tournament:join", metrics, drain)
+    async def tournament_join(sid: str, data: Any) -> dict:
+        req = TournamentJoinSchema().load(data)
+        _, player = await acting(sid)
+        return await services.tournaments.join(player, req["tournament"])
 
     @sio.on("*")
     async def unknown_event(event: str, sid: str, *args: object) -> dict:

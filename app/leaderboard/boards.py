@@ -24,161 +24,23 @@ truth of both (the `hidden` flag, the `erasures` collection); a rebuild marks th
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from typing import cast
 
 from redis.asyncio import Redis
 
-from app.clock import day_key, period_end_ms, week_key
+from app.leaderboard import keys
+from app.leaderboard.keys import ERASED_KEY, GENERATION_KEY, GLOBAL_FAMILY, HIDDEN_KEY, NAMES_KEY, PLACE_KEY
+from app.leaderboard.periods import ALL, DAILY, STANDARD, WEEKLY, PeriodPoints, PeriodTable, Totals
+from app.lua import register, run_each, source
+from app.rooms.names import tournament_board
 
-PERIODS = ("all", "daily", "weekly")
-# Period keys outlive their period by this much, then Redis drops them.
-_KEEP_AFTER_END_MS = {"daily": 2 * 86_400_000, "weekly": 8 * 86_400_000}
-STANDING_FIELDS = 14
-# player -> "<moves>|<region>|<guild>": where the player's region and guild entries are, and
-# after how many moves. It is what lets a move take the player off its old boards, and what
-# tells a standing written before a move (fewer moves) from one written after it.
-PLACE_KEY = "lb:place"
-# Players an operator hid: never on a board while they are in this set.
-HIDDEN_KEY = "lb:hidden"
-# player -> erased_ms: standings of a document created at or before that moment are never applied.
-ERASED_KEY = "lb:erased"
-# player -> created_ms of the player on the boards, for players created again after an erasure
-# only: a late standing of the erased one (older than the erasure) then leaves the new one alone.
-GENERATION_KEY = "lb:generation"
-NAMES_KEY = "names"
 
-# apply_standing(a, now_dpk, now_wpk, touch): `a` holds one standing's STANDING_FIELDS values,
-# in standing_args() order; now_dpk / now_wpk are the current day's and week's period keys;
-# touch(room) is called for every room whose board may have changed.
-APPLY_LUA = """
-local function apply_entry(zkey, pid, version, points, reached, expire_at)
-  local hkey = zkey .. ':idx'
-  local cur = redis.call('HGET', hkey, pid)
-  if cur then
-    local sep = string.find(cur, '|', 1, true)
-    if tonumber(string.sub(cur, 1, sep - 1)) >= version then return 0 end
-    redis.call('ZREM', zkey, string.sub(cur, sep + 1))
-  end
-  local member = string.rep('0', 13 - #reached) .. reached .. ':' .. pid
-  redis.call('ZADD', zkey, -points, member)
-  redis.call('HSET', hkey, pid, version .. '|' .. member)
-  if expire_at > 0 then
-    redis.call('PEXPIREAT', zkey, expire_at)
-    redis.call('PEXPIREAT', hkey, expire_at)
-  end
-  return 1
-end
-
--- Takes the player's entry off one board, whatever its version (a move is not a score).
-local function remove_entry(zkey, pid)
-  local hkey = zkey .. ':idx'
-  local cur = redis.call('HGET', hkey, pid)
-  if not cur then return 0 end
-  redis.call('ZREM', zkey, string.sub(cur, string.find(cur, '|', 1, true) + 1))
-  redis.call('HDEL', hkey, pid)
-  return 1
-end
-
--- Off every current board: global, the standing's region and guild and those of the stored
--- placement (they differ when a move is under way), every period the standing or now names.
--- Erased: its placement and its name go too (nothing about it stays in Redis).
-local function take_off(pid, region, guild, dpk, wpk, now_dpk, now_wpk, touch, erased)
-  local changed = 0
-  local rooms = {['region:' .. region] = true}
-  if guild ~= '' then rooms['guild:' .. guild] = true end
-  local was = redis.call('HGET', '""" + PLACE_KEY + """', pid)
-  if was then
-    local s1 = string.find(was, '|', 1, true)
-    local s2 = string.find(was, '|', s1 + 1, true)
-    rooms['region:' .. string.sub(was, s1 + 1, s2 - 1)] = true
-    local was_guild = string.sub(was, s2 + 1)
-    if was_guild ~= '' then rooms['guild:' .. was_guild] = true end
-  end
-  local periods = {'all', now_dpk, now_wpk, dpk, wpk}
-  for _, pk in ipairs(periods) do changed = changed + remove_entry('lb:global:' .. pk, pid) end
-  for room, _ in pairs(rooms) do
-    for _, pk in ipairs(periods) do changed = changed + remove_entry('lb:' .. room .. ':' .. pk, pid) end
-    touch(room)
-  end
-  if erased then
-    redis.call('HDEL', '""" + PLACE_KEY + """', pid)
-    redis.call('HDEL', '""" + NAMES_KEY + """', pid)
-  end
-  return changed
-end
-
-local function apply_standing(a, now_dpk, now_wpk, touch)
-  local pid, region, guild = a[1], a[2], a[3]
-  local version, total, daily, weekly = tonumber(a[4]), tonumber(a[5]), tonumber(a[6]), tonumber(a[7])
-  local reached, dpk, wpk, dexp, wexp = a[8], a[9], a[10], tonumber(a[11]), tonumber(a[12])
-  local moves, created = tonumber(a[13]), tonumber(a[14])
-  local erased = false
-  local erased_at = redis.call('HGET', '""" + ERASED_KEY + """', pid)
-  if erased_at then
-    local gen = redis.call('HGET', '""" + GENERATION_KEY + """', pid)
-    if created <= tonumber(erased_at) then
-      -- The erased player's: nothing, if a player created since is the one on the boards now.
-      if gen and tonumber(gen) > tonumber(erased_at) then return 0 end
-      erased = true
-      redis.call('HDEL', '""" + GENERATION_KEY + """', pid)
-    elseif gen ~= a[14] then
-      redis.call('HSET', '""" + GENERATION_KEY + """', pid, a[14])
-    end
-  end
-  if erased or redis.call('SISMEMBER', '""" + HIDDEN_KEY + """', pid) == 1 then
-    return take_off(pid, region, guild, dpk, wpk, now_dpk, now_wpk, touch, erased)
-  end
-  local changed = 0
-  -- May this standing put the player on its region and guild boards? Not when it was
-  -- written before a move we have already applied: its region or guild is an old one.
-  local placed = true
-  local here = moves .. '|' .. region .. '|' .. guild
-  local was = redis.call('HGET', '""" + PLACE_KEY + """', pid)
-  if was then
-    local s1 = string.find(was, '|', 1, true)
-    local s2 = string.find(was, '|', s1 + 1, true)
-    local was_moves = tonumber(string.sub(was, 1, s1 - 1))
-    if moves < was_moves then
-      placed = false
-    elseif moves > was_moves then
-      local old = {}
-      local was_region, was_guild = string.sub(was, s1 + 1, s2 - 1), string.sub(was, s2 + 1)
-      if was_region ~= region then old[#old + 1] = 'region:' .. was_region end
-      if was_guild ~= '' and was_guild ~= guild then old[#old + 1] = 'guild:' .. was_guild end
-      -- Off every board that is current now, and off the standing's own day and week when it
-      -- has points there (a flush just past midnight): exactly the boards it goes onto in the
-      -- new room. Boards of periods that had ended stay as they were: final.
-      local periods = {'all', now_dpk, now_wpk}
-      if daily > 0 then periods[#periods + 1] = dpk end
-      if weekly > 0 then periods[#periods + 1] = wpk end
-      for _, board in ipairs(old) do
-        for _, pk in ipairs(periods) do changed = changed + remove_entry('lb:' .. board .. ':' .. pk, pid) end
-        touch(board)  -- its watchers see the rows below move up
-      end
-    end
-  end
-  -- Equal moves: the same placement (or one from before moves were counted); as it comes.
-  if placed and was ~= here then redis.call('HSET', '""" + PLACE_KEY + """', pid, here) end
-  -- A player with no credit yet has no entry anywhere: only its placement is kept.
-  if version <= 0 then return changed end
-  -- The global board knows no region or guild: a move leaves it alone, and any standing
-  -- (stale about placement or not) may update it by the version rule.
-  local boards = {'global'}
-  if placed then
-    boards[2] = 'region:' .. region
-    touch(boards[2])
-    if guild ~= '' then boards[3] = 'guild:' .. guild; touch(boards[3]) end
-  end
-  for _, board in ipairs(boards) do
-    local prefix = 'lb:' .. board .. ':'
-    changed = changed + apply_entry(prefix .. 'all', pid, version, total, reached, 0)
-    if daily > 0 then changed = changed + apply_entry(prefix .. dpk, pid, version, daily, reached, dexp) end
-    if weekly > 0 then changed = changed + apply_entry(prefix .. wpk, pid, version, weekly, reached, wexp) end
-  end
-  return changed
-end
-"""
+def script(name: str) -> str:
+    """A board script: apply.lua's functions followed by `name`'s body."""
+    return source(__file__, "apply.lua") + source(__file__, name)
 
 
 @dataclass(frozen=True)
@@ -190,9 +52,7 @@ class Standing:
     region: str
     guild: str | None
     version: int
-    total: int
-    daily: int
-    weekly: int
+    totals: Totals
     at_ms: int
     # How many times the player's region or guild had changed (the player document's `moves`):
     # orders standings about placement, as `version` orders them about points.
@@ -200,6 +60,18 @@ class Standing:
     # When the player document was created: a standing of a document older than the player's
     # erasure is never applied (ERASED_KEY). 0: unknown, as old as can be.
     created_ms: int = 0
+    # Points on boards of ended periods, from a rebuild (app/leaderboard/rebuild.py): put on a
+    # board only where the player has no entry yet, so a rebuild never reorders a final board.
+    history: tuple[PeriodPoints, ...] = ()
+    # board -> when its keys expire (ms), for extra boards (totals.boards) that end: a tournament's.
+    expiry: Mapping[str, int] = field(default_factory=dict)
+    # board -> when its score was reached, for extra boards taken over from an older standing
+    # of one batch (with_boards_of); the others' is `at_ms`. Never queued: the flusher's own.
+    reached: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        return self.totals.total
 
     def rooms(self) -> list[str]:
         out = [f"region:{self.region}"]
@@ -208,36 +80,93 @@ class Standing:
         return out
 
     @classmethod
-    def from_player(cls, doc: dict, now_ms: int) -> Standing:
-        """The standing of a MongoDB player document, for the periods holding `now_ms`."""
+    def from_player(cls, doc: dict, now_ms: int, periods: PeriodTable = STANDARD,
+                    tournaments: Mapping[str, int] | None = None) -> Standing:
+        """The standing of a MongoDB player document, for the periods holding `now_ms`, and on
+        the boards of `tournaments` (id -> when their keys expire, 0: as they are) with the
+        document's scores in them (`tournaments.<id>`)."""
+        scores = doc.get("tournaments") or {}
+        wanted = tournaments or {}
         return cls(
             player_id=doc["_id"],
             name=doc["name"],
             region=doc["region"],
             guild=doc.get("guild"),
             version=int(doc.get("actions", 0)),
-            total=int(doc.get("total", 0)),
-            daily=int((doc.get("days") or {}).get(day_key(now_ms), 0)),
-            weekly=int((doc.get("weeks") or {}).get(week_key(now_ms), 0)),
+            totals=Totals.of(doc, periods, now_ms,
+                             {tournament_board(tid): int(scores[tid]) for tid in wanted if tid in scores}),
             at_ms=int(doc.get("last_ms", 0)),
             moves=int(doc.get("moves", 0)),
             created_ms=int(doc.get("created_ms") or 0),
+            expiry={tournament_board(tid): at for tid, at in wanted.items() if tid in scores and at},
         )
 
     def to_fields(self) -> dict[str, str]:
-        return {
+        out = {
             "p": self.player_id, "n": self.name, "r": self.region, "g": self.guild or "",
-            "v": str(self.version), "t": str(self.total), "d": str(self.daily), "w": str(self.weekly),
-            "at": str(self.at_ms), "m": str(self.moves), "c": str(self.created_ms),
+            "v": str(self.version), "t": str(self.total), "at": str(self.at_ms), "m": str(self.moves),
+            "c": str(self.created_ms),
+            "P": json.dumps([[e.name, e.key, e.points] for e in self.totals.periods], separators=(",", ":")),
         }
+        if self.totals.boards:
+            out["B"] = json.dumps(self.totals.boards, separators=(",", ":"))
+        if self.expiry:
+            out["X"] = json.dumps(self.expiry, separators=(",", ":"))
+        if self.history:
+            out["H"] = json.dumps([[e.name, e.key, e.points] for e in self.history], separators=(",", ":"))
+        # Read by instances of the release before the period table, during a rolling upgrade.
+        out["d"], out["w"] = str(self.totals.points(DAILY.name)), str(self.totals.points(WEEKLY.name))
+        return out
 
     @classmethod
     def from_fields(cls, f: dict[bytes, bytes]) -> Standing:
         s = {k.decode(): v.decode() for k, v in f.items()}
+        at = int(s["at"])
+        if "P" in s:
+            periods = tuple(PeriodPoints(name, key, int(points)) for name, key, points in json.loads(s["P"]))
+        else:  # queued by the release before the period table: daily and weekly, of the standing's time
+            periods = (PeriodPoints(DAILY.name, DAILY.period_key(at), int(s["d"])),
+                       PeriodPoints(WEEKLY.name, WEEKLY.period_key(at), int(s["w"])))
+        totals = Totals(int(s["t"]), periods, json.loads(s["B"]) if "B" in s else {})
         # "m" and "c" may be absent: entries queued by a release that did not count moves or
         # know erasures.
-        return cls(s["p"], s["n"], s["r"], s["g"] or None, int(s["v"]), int(s["t"]), int(s["d"]), int(s["w"]),
-                   int(s["at"]), int(s.get("m", "0")), int(s.get("c", "0")))
+        history = tuple(PeriodPoints(name, key, int(points)) for name, key, points in json.loads(s.get("H", "[]")))
+        return cls(s["p"], s["n"], s["r"], s["g"] or None, int(s["v"]), totals, at,
+                   int(s.get("m", "0")), int(s.get("c", "0")), history, json.loads(s.get("X", "{}")))
+
+    def with_boards_of(self, older: Standing) -> Standing:
+        """This standing, also carrying the extra boards of an older one of the same player it
+        replaces in a batch: a credit that counted toward a tournament, then one that did not
+        (whose standing names no tournament board), flushed together, still put the first on
+        its board, with the moment it reached that score."""
+        missing = {board: score for board, score in older.totals.boards.items() if board not in self.totals.boards}
+        if not missing or older.created_ms != self.created_ms:
+            return self
+        return replace(
+            self, totals=replace(self.totals, boards={**self.totals.boards, **missing}),
+            expiry={**self.expiry, **{b: older.expiry[b] for b in missing if b in older.expiry}},
+            reached={**self.reached, **{b: older.reached.get(b, older.at_ms) for b in missing}})
+
+    def script_value(self, table: PeriodTable) -> dict:
+        """The standing as apply.lua reads it."""
+        pk: list[list] = [[ALL, ALL, self.total, 0]]
+        for e in self.totals.periods:
+            # A period this instance's table does not hold (another instance's, during a change
+            # of the table) is left alone.
+            period = table.find(e.name)
+            if period is not None:
+                pk.append([e.name, e.key, e.points, table.expire_at(period, self.at_ms)])
+        for e in self.history:
+            period = table.find(e.name)
+            if period is not None:
+                # Version 0: below any entry already there. Reached: the period's last moment
+                # (MongoDB keeps points per period, not when they were reached).
+                end = period.end(period.start(e.key.split(":", 1)[1]))
+                pk.append([e.name, e.key, e.points, table.expire_at(period, end - 1), 0, str(end - 1)])
+        return {"p": self.player_id, "r": self.region, "g": self.guild or "", "v": self.version,
+                "at": str(self.at_ms), "m": self.moves, "c": str(self.created_ms), "pk": pk,
+                "b": [[board, score, self.expiry.get(board, 0), str(self.reached.get(board, self.at_ms))]
+                      for board, score in self.totals.boards.items()]}
 
 
 def _text(value: bytes | str) -> str:
@@ -245,63 +174,42 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def period_key(period: str, now_ms: int) -> str:
-    if period == "daily":
-        return f"d:{day_key(now_ms)}"
-    if period == "weekly":
-        return f"w:{week_key(now_ms)}"
-    return "all"
+_COMPACT = (",", ":")
 
 
-def expire_at(period: str, now_ms: int) -> int:
-    return period_end_ms(period, now_ms) + _KEEP_AFTER_END_MS[period]
+@dataclass
+class Placement:
+    """A batch of standings as apply.lua takes them, and the board families each must visit.
+
+    Each family's boards (and its room's rows) are in one hash slot (app/leaderboard/keys.py),
+    so a batch is applied by one script run per family: the families of each standing's region,
+    guild and extra boards, and of the region and guild `global`'s placement names (a move
+    takes the player off those), then `global` last. `global` holds the placements that name
+    the families, so until its run succeeded a batch redone after a crash visits the same
+    families again; each run is idempotent (absolute, versioned standings; moves ordered by
+    count), so redoing one changes nothing."""
+
+    values: list[dict]
+    families: dict[str, list[int]] = field(default_factory=dict)  # family -> indexes into values
+
+    def batch(self, family: str) -> str:
+        return json.dumps([self.values[i] for i in self.families.get(family, [])], separators=_COMPACT)
 
 
-def standing_args(s: Standing) -> list[str | int]:
-    """The STANDING_FIELDS values APPLY_LUA reads for one standing."""
-    return [
-        s.player_id, s.region, s.guild or "", s.version, s.total, s.daily, s.weekly, s.at_ms,
-        period_key("daily", s.at_ms), period_key("weekly", s.at_ms),
-        expire_at("daily", s.at_ms), expire_at("weekly", s.at_ms), s.moves, s.created_ms,
-    ]
-
-
-# KEYS[1] ERASED_KEY; ARGV: player, erased_ms. Keeps the later of two erasure times.
-_MARK_ERASED = """
-local cur = redis.call('HGET', KEYS[1], ARGV[1])
-if not cur or tonumber(cur) < tonumber(ARGV[2]) then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
-return 1
-"""
-
-# ARGV: player, board key prefix ("lb:<board>:"), then period keys. Board keys are built in the
-# script (as the flush script does), so they are not declared.
-_REMOVE_EVERYWHERE = """
-local pid, prefix, removed = ARGV[1], ARGV[2], 0
-for i = 3, #ARGV do
-  local zkey = prefix .. ARGV[i]
-  local cur = redis.call('HGET', zkey .. ':idx', pid)
-  if cur then
-    redis.call('ZREM', zkey, string.sub(cur, string.find(cur, '|', 1, true) + 1))
-    redis.call('HDEL', zkey .. ':idx', pid)
-    removed = removed + 1
-  end
-end
-return removed
-"""
+def _context(family: str) -> str:
+    return json.dumps({"family": family, "prefixes": keys.SCRIPT_PREFIXES}, separators=_COMPACT)
 
 
 class BoardStore:
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, periods: PeriodTable = STANDARD) -> None:
         self._redis = redis
-        # Outside a flush "now" is the standing's own time, and no room is told.
-        self._apply = redis.register_script(
-            APPLY_LUA + "return apply_standing(ARGV, ARGV[9], ARGV[10], function() end)")
-        self._mark_erased = redis.register_script(_MARK_ERASED)
-        self._remove_everywhere = redis.register_script(_REMOVE_EVERYWHERE)
+        self.periods = periods
+        self._apply = redis.register_script(script("apply_one.lua"))
+        self._mark_erased = register(redis, __file__, "mark_erased.lua")
+        self._remove_everywhere = register(redis, __file__, "remove_everywhere.lua")
 
-    @staticmethod
-    def key(board: str, period: str, now_ms: int) -> str:
-        return f"lb:{board}:{period_key(period, now_ms)}"
+    def key(self, board: str, period: str, now_ms: int) -> str:
+        return keys.board(board, self.periods.period_key(period, now_ms))
 
     async def apply(self, s: Standing) -> int:
         """Put one standing on every board and period it belongs to (taking the player off its
@@ -310,7 +218,51 @@ class BoardStore:
         if s.version <= 0 and s.moves <= 0:
             return 0
         await self.set_name(s.player_id, s.name)
-        return int(await self._apply(args=standing_args(s)))
+        placement = await self.placement([s])
+        replies = await run_each(self._redis, self._apply, [
+            (keys.family_keys(family), [_context(family), placement.batch(family)]) for family in placement.families
+        ])
+        value = json.dumps(placement.values, separators=_COMPACT)
+        replies.append(await self._apply(keys=keys.family_keys(GLOBAL_FAMILY), args=[_context(GLOBAL_FAMILY), value]))
+        results = [json.loads(reply) for reply in replies]
+        await self.forget_names(results[-1].get("erased") or [])
+        return sum(int(result["changed"]) for result in results)
+
+    async def placement(self, standings: list[Standing]) -> Placement:
+        """The standings as apply.lua reads them, with `global`'s hidden and erased marks, and
+        the families (other than `global`) each must visit."""
+        ids = [s.player_id for s in standings]
+        placement = Placement([])
+        if not ids:
+            return placement
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.hmget(PLACE_KEY, ids)
+            pipe.smismember(HIDDEN_KEY, ids)
+            pipe.hmget(ERASED_KEY, ids)
+            places, hidden, erased = await pipe.execute()
+        for i, (s, was, is_hidden, erased_at) in enumerate(zip(standings, places, hidden, erased, strict=True)):
+            value = s.script_value(self.periods)
+            if is_hidden:
+                value["h"] = 1
+            if erased_at is not None:
+                value["e"] = _text(erased_at)
+            placement.values.append(value)
+            families = {*s.rooms(), *(entry[0] for entry in value["b"])}
+            if was is not None:
+                value["w"] = _text(was)
+                _, region, guild = value["w"].split("|", 2)
+                families.add(f"region:{region}")
+                if guild:
+                    families.add(f"guild:{guild}")
+            families.discard(GLOBAL_FAMILY)
+            for family in sorted(families):
+                placement.families.setdefault(family, []).append(i)
+        return placement
+
+    async def forget_names(self, player_ids: list[str]) -> None:
+        """Names of players a script took off the boards as erased."""
+        if player_ids:
+            await self._redis.hdel(NAMES_KEY, *player_ids)
 
     async def set_name(self, player_id: str, name: str) -> None:
         await self._redis.hset(NAMES_KEY, player_id, name)
@@ -331,10 +283,8 @@ class BoardStore:
         """player -> erased_ms; never moved back (a later erasure of a re-created player wins)."""
         if not erased:
             return
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for player_id, at_ms in erased.items():
-                await self._mark_erased(keys=[ERASED_KEY], args=[player_id, at_ms], client=pipe)
-            await pipe.execute()
+        await run_each(self._redis, self._mark_erased,
+                       [([ERASED_KEY], [player_id, at_ms]) for player_id, at_ms in erased.items()])
 
     async def forget(self, player_id: str) -> None:
         """An erased player: its name, placement and hidden mark go from Redis."""
@@ -351,10 +301,9 @@ class BoardStore:
         clears the boards of ended days and weeks that the current-board removal leaves final."""
         if not boards or not period_keys:
             return 0
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for board in boards:
-                await self._remove_everywhere(args=[player_id, f"lb:{board}:", *period_keys], client=pipe)
-            removed = await pipe.execute()
+        removed = await run_each(self._redis, self._remove_everywhere, [
+            ([keys.board(board, pk) for pk in period_keys], [player_id, keys.IDX_SUFFIX]) for board in boards
+        ])  # one board's keys per call: one family, one hash slot
         return sum(int(n) for n in removed)
 
     async def names(self, ids: list[str]) -> list[str]:
@@ -371,18 +320,24 @@ class BoardStore:
             for i, ((_, score), pid, name) in enumerate(zip(members, ids, names, strict=True))
         ]
 
-    async def page(self, board: str, period: str, offset: int, limit: int, now_ms: int) -> tuple[list[dict], int]:
-        key = self.key(board, period, now_ms)
+    def _key(self, board: str, period: str, now_ms: int, period_key: str | None) -> str:
+        return keys.board(board, period_key) if period_key else self.key(board, period, now_ms)
+
+    async def page(self, board: str, period: str, offset: int, limit: int, now_ms: int,
+                   period_key: str | None = None) -> tuple[list[dict], int]:
+        """A page of the board of the period holding `now_ms`, or of the one `period_key` names."""
+        key = self._key(board, period, now_ms, period_key)
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.zrange(key, offset, offset + limit - 1, withscores=True)
             pipe.zcard(key)
             members, total = await pipe.execute()
         return await self.rows(members, offset + 1), int(total)
 
-    async def rank(self, board: str, period: str, player_id: str, now_ms: int) -> int | None:
+    async def rank(self, board: str, period: str, player_id: str, now_ms: int,
+                   period_key: str | None = None) -> int | None:
         """1-based rank, or None when the player has no entry on that board."""
-        key = self.key(board, period, now_ms)
-        cur = await self._redis.hget(key + ":idx", player_id)
+        key = self._key(board, period, now_ms, period_key)
+        cur = await self._redis.hget(keys.idx(key), player_id)
         if cur is None:
             return None
         # Without WITHSCORE the reply is the rank alone (redis-py types both shapes).
@@ -391,13 +346,13 @@ class BoardStore:
 
     async def rank_for(self, board: str, points: int, now_ms: int) -> int:
         """The rank a score reached now takes: behind everyone with as many points or more."""
-        return int(await self._redis.zcount(self.key(board, "all", now_ms), "-inf", -points)) + 1
+        return int(await self._redis.zcount(self.key(board, ALL, now_ms), "-inf", -points)) + 1
 
     async def around(self, board: str, period: str, player_id: str, limit: int,
-                     now_ms: int) -> tuple[list[dict], int] | None:
-        rank = await self.rank(board, period, player_id, now_ms)
+                     now_ms: int, period_key: str | None = None) -> tuple[list[dict], int] | None:
+        rank = await self.rank(board, period, player_id, now_ms, period_key)
         if rank is None:
             return None
-        total = int(await self._redis.zcard(self.key(board, period, now_ms)))
+        total = int(await self._redis.zcard(self._key(board, period, now_ms, period_key)))
         start = max(0, min(rank - 1 - limit // 2, total - limit))
-        return await self.page(board, period, start, limit, now_ms)
+        return await self.page(board, period, start, limit, now_ms, period_key)

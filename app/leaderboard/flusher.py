@@ -1,25 +1,32 @@
 """Once per LEADERBOARD_FLUSH_MS, the lease holder turns the queue into one delta per changed room.
 
-One Lua script does a whole flush atomically, fenced by the lease: apply the batch to
-every board, acknowledge and delete its entries, diff each touched room's top TOP_N
-against what was last published, bump the room's `seq`, and store the new published
-rows. Either all of that happens or none of it, so a flush redone by another instance
-after a crash applies each standing exactly once in effect (standings are absolute and
-versioned anyway). Only the emit can be lost with a dying instance; `seq` then shows a
-gap and the watcher asks for a fresh snapshot, as PROTOCOL.md section 6 says.
+A flush is one Lua script run (flush.lua, after apply.lua's functions) per board family
+(app/leaderboard/keys.py: a family's boards, its room's published rows and seq are in one
+hash slot, so that it runs on a Redis Cluster as on one server): each applies the family's
+part of the batch, diffs its room's top TOP_N against what was last published, bumps the
+room's `seq` and stores the new published rows, atomically. `global` runs last (it holds
+the placements that say which families a standing visits; app/leaderboard/boards.py
+Placement), and the queue entries are acknowledged only after every part succeeded. A flush
+that died half-way is redone whole by the next holder, and a part redone changes nothing
+(standings are absolute and versioned, moves are counted), so each standing is applied exactly
+once in effect. Only the emit can be lost with a dying instance; `seq` then shows a gap and
+the watcher asks for a fresh snapshot, as PROTOCOL.md section 6 says. An instance that lost
+the lease during its flush may still finish the parts it had sent: each is atomic and
+idempotent, and its deltas carry the next seqs of their rooms.
 
 Published rows also serve `watch` snapshots, so a snapshot at `seq` N is exactly the
 board that deltas up to N describe.
 
 A flush looks at the rooms of its standings, the rooms players moved out of (their rows
-below move up), and, on the first flush of a new day or week, the rooms active within
-ROLLOVER_WINDOW_MS (their reset). Rooms idle longer are never looked at again, and their
-own keys expire (ROOM_KEEP_MS).
+below move up), and, on the first flush of a new period (a day, a week), the rooms active
+within the rollover window (PeriodTable.rollover_window_ms; their reset). Rooms idle longer
+are never looked at again, and their own keys expire (ROOM_KEEP_MS).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -28,141 +35,31 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
 from app.clock import iso, now_ms
-from app.leaderboard.boards import (
-    APPLY_LUA,
-    STANDING_FIELDS,
-    BoardStore,
-    Standing,
-    expire_at,
-    period_key,
-    standing_args,
-)
-from app.leaderboard.lease import LEASE_KEY, FlushLease
-from app.leaderboard.queue import GROUP, STREAM, DeltaQueue
+from app.leaderboard import keys
+from app.leaderboard.boards import BoardStore, Standing, script
+from app.leaderboard.keys import BUILT_KEY, GLOBAL_FAMILY, GROUP, OLD_ROOMS_KEY, ROLLED_PREFIX, ROOMS_KEY, STREAM
+from app.leaderboard.lease import FlushLease
+from app.leaderboard.periods import ALL
+from app.leaderboard.queue import DeltaQueue
+from app.lua import run_each
 from app.notify import Notifier
 
 log = logging.getLogger(__name__)
 
-BUILT_KEY = "lb:built"
+__all__ = ["BUILT_KEY", "ROOMS_KEY", "FlushLoop", "Flusher", "LeaseLost"]
+
 BATCH_MAX = 20_000
-# Rooms scored by when a standing last touched them. A new key rather than the plain set
-# "lb:rooms" of earlier releases: while an older instance still runs its script (a rolling
-# upgrade) it SADDs that name, and a sorted set there would fail it with WRONGTYPE half-way
-# through. Each flush folds whatever that old set holds into this one.
-ROOMS_KEY = "lb:rooms:touched"
-_OLD_ROOMS_KEY = "lb:rooms"
-# A rollover touches (to send its reset) only rooms a standing touched this recently. A room
-# holds a published board of an ended period only if it was touched during that period, the
-# longest period is a week, and the first flush after midnight may come a little late. Older
-# rooms were reset by an earlier rollover already and are dropped from ROOMS_KEY.
-ROLLOVER_WINDOW_MS = 8 * 86_400_000
 # A room's own keys (its published all-time rows, its published period marks, its seq) expire
 # this long after it was last touched, so an idle room costs nothing. Longer than the rollover
-# window, so that a room still sees its resets. A room back after that starts from nothing: its
-# seq restarts at the clock's ms (SET NX), above any seq it had, since a seq starts at the
-# clock's ms and grows by at most one per flush, slower than the clock; watchers see a gap.
+# window (PeriodTable.rollover_window_ms), so that a room still sees its resets. A room back
+# after that starts from nothing: its seq restarts at the clock's ms (SET NX), above any seq it
+# had, since a seq starts at the clock's ms and grows by at most one per flush, slower than the
+# clock; watchers see a gap.
 ROOM_KEEP_MS = 35 * 86_400_000
-
-_FLUSH = APPLY_LUA + """
-if redis.call('GET', '""" + LEASE_KEY + """') ~= ARGV[1] then return {-1} end
-local now, topn = tonumber(ARGV[2]), tonumber(ARGV[3])
-local cur = {all = 'all', daily = ARGV[4], weekly = ARGV[5]}
-local pub_expire = {daily = tonumber(ARGV[6]), weekly = tonumber(ARGV[7])}
-local n = tonumber(ARGV[8])
-local rooms_key = '""" + ROOMS_KEY + """'
-local window, keep = """ + str(ROLLOVER_WINDOW_MS) + """, """ + str(ROOM_KEEP_MS) + """
--- rooms[room]: true when a standing (or a move) touched it, false when only a rollover did:
--- a rollover does not make a room active, or idle rooms would be touched forever.
-local rooms, order = {}, {}
-local function mark(room, live)
-  if rooms[room] == nil then
-    rooms[room] = live; order[#order + 1] = room
-  elseif live then
-    rooms[room] = true
-  end
-end
-local function touch(room) mark(room, true) end
-for i = 0, n - 1 do
-  redis.call('XACK', '""" + STREAM + """', '""" + GROUP + """', ARGV[9 + i])
-  redis.call('XDEL', '""" + STREAM + """', ARGV[9 + i])
-end
-local base = 9 + n
-local width = """ + str(STANDING_FIELDS) + """
-for i = 0, (#ARGV - base + 1) / width - 1 do
-  local a = {}
-  for j = 0, width - 1 do a[j + 1] = ARGV[base + i * width + j] end
-  apply_standing(a, cur.daily, cur.weekly, touch)
-end
-if redis.call('TYPE', '""" + _OLD_ROOMS_KEY + """').ok == 'set' then
-  for _, room in ipairs(redis.call('SMEMBERS', '""" + _OLD_ROOMS_KEY + """')) do
-    redis.call('ZADD', rooms_key, 'NX', now, room)
-  end
-  redis.call('DEL', '""" + _OLD_ROOMS_KEY + """')
-end
-local rolled = false
-for _, period in ipairs({'daily', 'weekly'}) do
-  local mark_ = redis.call('GET', 'lb:rolled:' .. period)
-  if mark_ ~= cur[period] then
-    if mark_ and not rolled then
-      rolled = true
-      for _, room in ipairs(redis.call('ZRANGEBYSCORE', rooms_key, now - window, '+inf')) do mark(room, false) end
-    end
-    redis.call('SET', 'lb:rolled:' .. period, cur[period])
-  end
-end
-if rolled then redis.call('ZREMRANGEBYSCORE', rooms_key, '-inf', '(' .. (now - window)) end
-local out = {}
-for _, room in ipairs(order) do
-  if rooms[room] then redis.call('ZADD', rooms_key, now, room) end
-  local changes = {}
-  for _, period in ipairs({'all', 'daily', 'weekly'}) do
-    local pk = cur[period]
-    local pubkey = 'lb:pub:' .. room .. ':' .. pk
-    local reset = 0
-    local was = redis.call('HGET', 'lb:pubpk:' .. room, period)
-    if period ~= 'all' and was and was ~= pk then
-      if redis.call('EXISTS', 'lb:pub:' .. room .. ':' .. was) == 1 then reset = 1 end
-      redis.call('DEL', 'lb:pub:' .. room .. ':' .. was)
-    end
-    redis.call('HSET', 'lb:pubpk:' .. room, period, pk)
-    local top = redis.call('ZRANGE', 'lb:' .. room .. ':' .. pk, 0, topn - 1, 'WITHSCORES')
-    -- Fewer rows than were published: a player left the board (moved away). A delta can
-    -- replace a row but not remove one, so the board goes out whole, as after a rollover.
-    if redis.call('HLEN', pubkey) > #top / 2 then
-      reset = 1
-      redis.call('DEL', pubkey)
-    end
-    local slots = {}
-    for r = 1, #top / 2 do
-      local member, score = top[2 * r - 1], top[2 * r]
-      local value = member .. ' ' .. score
-      if reset == 1 or redis.call('HGET', pubkey, r) ~= value then
-        redis.call('HSET', pubkey, r, value)
-        slots[#slots + 1] = r; slots[#slots + 1] = member; slots[#slots + 1] = score
-      end
-    end
-    if pub_expire[period] and redis.call('EXISTS', pubkey) == 1 then
-      redis.call('PEXPIREAT', pubkey, pub_expire[period])
-    end
-    if #slots > 0 or reset == 1 then
-      changes[#changes + 1] = period; changes[#changes + 1] = reset; changes[#changes + 1] = #slots / 3
-      for _, v in ipairs(slots) do changes[#changes + 1] = v end
-    end
-  end
-  local seqkey = 'seq:' .. room
-  if #changes > 0 then
-    redis.call('SET', seqkey, now, 'NX')
-    local seq = redis.call('INCR', seqkey)
-    out[#out + 1] = room; out[#out + 1] = seq; out[#out + 1] = #changes
-    for _, v in ipairs(changes) do out[#out + 1] = v end
-  end
-  -- Renewed on every touch; the period boards' published rows keep their own, shorter expiry.
-  redis.call('PEXPIREAT', 'lb:pub:' .. room .. ':all', now + keep)
-  redis.call('PEXPIREAT', 'lb:pubpk:' .. room, now + keep)
-  redis.call('PEXPIREAT', seqkey, now + keep)
-end
-return out
-"""
+# Rooms that show an all-time board only (no daily or weekly boards of their own).
+ALL_ONLY_ROOMS: tuple[str, ...] = ("tournament:",)
+ACK_SLICE = 1000
+_COMPACT = (",", ":")
 
 
 def _newer(a: Standing, b: Standing) -> bool:
@@ -176,12 +73,12 @@ def _newer(a: Standing, b: Standing) -> bool:
     return (a.moves, a.version) > (b.moves, b.version)
 
 
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
 class LeaseLost(Exception):
     """The flush was fenced off: another instance holds the lease now."""
-
-
-def _text(value: object) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 class Flusher:
@@ -202,7 +99,7 @@ class Flusher:
         self._lease = lease
         self._notifier = notifier
         self._top_n = top_n
-        self._script = redis.register_script(_FLUSH)
+        self._script = redis.register_script(script("flush.lua"))
 
     async def flush_once(self) -> list[dict]:
         """One flush: apply what is queued, emit one delta per changed room; returns the deltas."""
@@ -218,47 +115,102 @@ class Flusher:
             if standing is None:
                 continue  # trimmed off the stream after it was read: acknowledged, not applied
             seen = latest.get(standing.player_id)
-            if seen is None or _newer(standing, seen):
+            if seen is None:
                 latest[standing.player_id] = standing
+            else:
+                newer, older = (standing, seen) if _newer(standing, seen) else (seen, standing)
+                latest[standing.player_id] = newer.with_boards_of(older)
         if latest:
             async with self._redis.pipeline(transaction=False) as pipe:
                 for s in latest.values():
-                    pipe.hset("names", s.player_id, s.name)
+                    pipe.hset(keys.NAMES_KEY, s.player_id, s.name)
                 await pipe.execute()
-        now = self._clock()
-        args: list[str | int | bytes] = [
-            self._lease.holder, now, self._top_n, period_key("daily", now), period_key("weekly", now),
-            expire_at("daily", now), expire_at("weekly", now), len(entries),
-        ]
-        args += [entry_id for entry_id, _ in entries]
-        for s in latest.values():
-            args += standing_args(s)
-        raw = await self._script(args=args)
-        if raw and raw[0] == -1:
+        if await self._lease.current_holder() != self._lease.holder:
             raise LeaseLost()
-        deltas = await self._deltas(raw, iso(self._clock()))
+        now = self._clock()
+        table = self._boards.periods
+        periods: list[list] = [[ALL, ALL, 0]]
+        periods += [[p.name, p.period_key(now), table.publish_expire_at(p, now)] for p in table]
+        placement = await self._boards.placement(list(latest.values()))
+        rolled, rollover_rooms = await self._rollover(periods, now, table.rollover_window_ms)
+        for room in rollover_rooms:
+            placement.families.setdefault(room, [])
+        context = {
+            "prefixes": keys.SCRIPT_PREFIXES, "now": str(now), "topn": self._top_n, "periods": periods,
+            "keep": ROOM_KEEP_MS, "all_only": ALL_ONLY_ROOMS,
+        }
+
+        def args(family: str) -> list[str]:
+            ctx = {**context, "family": family, "rolled": family in rollover_rooms}
+            return [json.dumps(ctx, separators=_COMPACT), placement.batch(family)]
+
+        replies = await run_each(self._redis, self._script, [
+            (keys.family_keys(family), args(family)) for family in placement.families
+        ])
+        if placement.values:
+            placement.families[GLOBAL_FAMILY] = list(range(len(placement.values)))
+            replies.append(await self._script(keys=keys.family_keys(GLOBAL_FAMILY), args=args(GLOBAL_FAMILY)))
+        results = [json.loads(reply) for reply in replies]
+        for result in results:
+            await self._boards.forget_names(result.get("erased") or [])
+        touched = [family for family, result in zip(placement.families, results, strict=True)
+                   if result.get("live") and family != GLOBAL_FAMILY]
+        await self._settle(now, touched, rolled, table.rollover_window_ms, [entry_id for entry_id, _ in entries])
+        found = [result["delta"] for result in results if "delta" in result]
+        deltas = await self._deltas(found, iso(self._clock()))
         for delta in deltas:
             await self._notifier.to_room(delta["room"], "leaderboard:delta", delta)
         return deltas
 
-    async def _deltas(self, raw: list, at: str) -> list[dict]:
+    async def _rollover(self, periods: list[list], now: int, window_ms: int) -> tuple[list[list], set[str]]:
+        """The periods (other than `all`) whose current key is new, and, when one that was seen
+        before rolled over, the rooms a standing touched within the window: their resets."""
+        async with self._redis.pipeline(transaction=False) as pipe:  # GETs, not MGET: the keys' slots differ
+            for name, _, _ in periods[1:]:
+                pipe.get(ROLLED_PREFIX + name)
+            seen = [None if was is None else _text(was) for was in await pipe.execute()]
+        changed = [(name, pk, was) for (name, pk, _), was in zip(periods[1:], seen, strict=True) if was != pk]
+        rolled = [[name, pk] for name, pk, _ in changed]
+        if not any(was is not None for _, _, was in changed):
+            return rolled, set()
+        rooms = await self._redis.zrangebyscore(ROOMS_KEY, now - window_ms, "+inf")
+        return rolled, {_text(room) for room in rooms}  # type: ignore[arg-type]  # members: no WITHSCORES
+
+    async def _settle(self, now: int, touched: list[str], rolled: list[list], window_ms: int,
+                      entry_ids: list[bytes]) -> None:
+        """After every family's part: the rooms touched, the periods seen, then the entries
+        acknowledged and deleted. Single keys each, anywhere on a cluster."""
+        if await self._redis.type(OLD_ROOMS_KEY) in (b"set", "set"):
+            # What an instance of an older release still SADDs, folded in (see keys.ROOMS_KEY).
+            old = [_text(room) for room in await self._redis.smembers(OLD_ROOMS_KEY)]
+            if old:
+                await self._redis.zadd(ROOMS_KEY, dict.fromkeys(old, now), nx=True)
+            await self._redis.delete(OLD_ROOMS_KEY)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            if touched:
+                pipe.zadd(ROOMS_KEY, dict.fromkeys(touched, now))
+            for name, pk in rolled:
+                pipe.set(ROLLED_PREFIX + name, pk)
+            if rolled:
+                pipe.zremrangebyscore(ROOMS_KEY, "-inf", f"({now - window_ms}")
+            for start in range(0, len(entry_ids), ACK_SLICE):
+                ids = entry_ids[start:start + ACK_SLICE]
+                pipe.xack(STREAM, GROUP, *ids)
+                pipe.xdel(STREAM, *ids)
+            await pipe.execute()
+
+    async def _deltas(self, found: list[dict], at: str) -> list[dict]:
         deltas: list[dict] = []
-        i = 0
-        while i < len(raw):
-            room, seq, width = _text(raw[i]), int(raw[i + 1]), int(raw[i + 2])
-            end = i + 3 + width
-            i += 3
-            delta: dict = {"room": room, "seq": seq, "at": at, "boards": {}}
+        for room in found:
+            delta: dict = {"room": room["room"], "seq": int(room["seq"]), "at": at, "boards": {}}
             resets = []
-            while i < end:
-                period, reset, count = _text(raw[i]), int(raw[i + 1]), int(raw[i + 2])
-                i += 3
-                slots = [(int(raw[i + 3 * k]), raw[i + 3 * k + 1], float(raw[i + 3 * k + 2])) for k in range(count)]
-                i += 3 * count
-                rows = await self._boards.rows([(m, s) for _, m, s in slots], 0)
-                delta["boards"][period] = [{**row, "rank": rank} for row, (rank, _, _) in zip(rows, slots, strict=True)]
-                if reset:
-                    resets.append(period)
+            for board in room["boards"]:
+                slots = board["rows"] or []  # an empty Lua table comes back as {}
+                rows = await self._boards.rows([(member.encode(), float(score)) for _, member, score in slots], 0)
+                delta["boards"][board["period"]] = [{**row, "rank": int(slot[0])}
+                                                    for row, slot in zip(rows, slots, strict=True)]
+                if board["reset"]:
+                    resets.append(board["period"])
             if resets:
                 delta["reset"] = resets
             deltas.append(delta)

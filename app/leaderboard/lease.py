@@ -10,22 +10,8 @@ from __future__ import annotations
 
 from redis.asyncio import Redis
 
-LEASE_KEY = "lb:lease"
-
-_RENEW = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  return 1
-end
-return 0
-"""
-
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
-end
-return 0
-"""
+from app.leaderboard.keys import LEASE_KEY
+from app.lua import register
 
 
 class FlushLease:
@@ -33,8 +19,8 @@ class FlushLease:
         self._redis = redis
         self.holder = holder
         self._ttl_ms = ttl_ms
-        self._renew = redis.register_script(_RENEW)
-        self._release = redis.register_script(_RELEASE)
+        self._renew = register(redis, __file__, "lease_renew.lua")
+        self._release = register(redis, __file__, "lease_release.lua")
 
     async def renew(self) -> bool:
         return bool(await self._renew(keys=[LEASE_KEY], args=[self.holder, self._ttl_ms]))

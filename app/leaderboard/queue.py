@@ -22,11 +22,11 @@ from redis.exceptions import RedisError, ResponseError
 
 from app.breaker import Breaker
 from app.leaderboard.boards import Standing
+from app.leaderboard.keys import GROUP, LOST_KEY, STREAM
+from app.lua import register, run_each
 
 log = logging.getLogger(__name__)
 
-STREAM = "lb:queue"
-GROUP = "flushers"
 CONSUMER = "flusher"  # one name for every holder of the lease: a new holder reads what the last left pending
 BACKLOG_MAX = 100_000
 # About this many entries at most (XADD MAXLEN ~: Redis trims whole nodes, so a little more).
@@ -34,27 +34,6 @@ BACKLOG_MAX = 100_000
 # traffic with nobody flushing. It must stay above the number of players: a rebuild queues
 # one standing per player at once, and a rebuild that trims itself would be redone forever.
 STREAM_MAX_LEN = 1_000_000
-# Set when standings may have been dropped before the flusher applied them; see the docstring.
-LOST_KEY = "lb:queue:lost"
-
-# KEYS[1] the stream, KEYS[2] LOST_KEY; ARGV[1] the cap, then per entry: its number of
-# arguments, then its field/value pairs. Appending n entries grows the stream by n unless the
-# cap trimmed some: then, in the same atomic step, the loss is recorded.
-_APPEND = """
-local cap = ARGV[1]
-local before = redis.call('XLEN', KEYS[1])
-local added, i = 0, 2
-while i <= #ARGV do
-  local width = tonumber(ARGV[i])
-  local entry = {}
-  for j = 1, width do entry[j] = ARGV[i + j] end
-  redis.call('XADD', KEYS[1], 'MAXLEN', '~', cap, '*', unpack(entry))
-  added = added + 1
-  i = i + width + 1
-end
-if redis.call('XLEN', KEYS[1]) < before + added then redis.call('SET', KEYS[2], '1') end
-return added
-"""
 
 
 class DeltaQueue:
@@ -62,7 +41,7 @@ class DeltaQueue:
         self._redis = redis
         self._breaker = breaker or Breaker()
         self.max_len = max_len
-        self._append = redis.register_script(_APPEND)
+        self._append = register(redis, __file__, "append.lua")
         self._backlog: deque[Standing] = deque()
         self.overflowed = False
 
@@ -79,17 +58,26 @@ class DeltaQueue:
 
     async def push(self, standing: Standing) -> bool:
         """Append, or keep for later; True when it reached Redis now."""
+        return await self._push(standing) is not None
+
+    async def push_and_rank(self, standing: Standing, board_key: str) -> int | None:
+        """push(), and in the same round trip the rank the standing's total takes on `board_key`
+        (behind everyone with as many points or more); None when the standing was kept for later."""
+        reply = await self._push(standing, board_key)
+        return None if reply is None else int(reply[1])
+
+    async def _push(self, standing: Standing, rank_on: str | None = None) -> Any:
+        """The script's reply; None when the standing was kept for later."""
         if not self._breaker.ready():
             self._keep(standing)
-            return False
+            return None
         try:
-            await self._append_all([standing])
-            return True
+            return await self._append_all([standing], rank_on)
         except (RedisError, OSError):
             self._breaker.trip()
             self._keep(standing)
             log.warning("delta queue unavailable; kept locally", extra={"player_id": standing.player_id})
-            return False
+            return None
 
     def _keep(self, standing: Standing) -> None:
         if len(self._backlog) >= BACKLOG_MAX:
@@ -101,12 +89,20 @@ class DeltaQueue:
         if standings:
             await self._append_all(standings)
 
-    async def _append_all(self, standings: list[Standing]) -> None:
-        args: list[str | int] = [self.max_len]
+    async def _append_all(self, standings: list[Standing], rank_on: str | None = None) -> Any:
+        """append.lua's reply; with `rank_on`, the first standing's rank there too."""
+        args: list[str | int] = [self.max_len, ""]
         for standing in standings:
             pairs = [item for pair in standing.to_fields().items() for item in pair]
             args += [len(pairs), *pairs]
-        await self._append(keys=[STREAM, LOST_KEY], args=args)
+        if rank_on is None:
+            return await self._append(keys=[STREAM, LOST_KEY], args=args)
+        # The board is in another hash slot than the stream (app/leaderboard/keys.py): beside
+        # the append in one pipeline, one round trip on one server. The rank: one more than the
+        # players with as many points or more.
+        appended, ahead = await run_each(self._redis, self._append, [([STREAM, LOST_KEY], args)],
+                                         then=lambda pipe: pipe.zcount(rank_on, "-inf", -standings[0].total))
+        return [appended, int(ahead) + 1]
 
     async def mark_lost(self) -> None:
         """Standings were dropped before reaching the flusher: have the read model rebuilt."""

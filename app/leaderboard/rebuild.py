@@ -1,8 +1,11 @@
 """Rebuild the Redis read model from MongoDB, the source of truth.
 
 Every player's standing goes onto the delta queue; the flusher applies it like any
-other. Standings are versioned, so a rebuild racing live credits never moves a board
-backwards, and rooms see the result as ordinary deltas. They carry the player's `moves` too,
+other, with the player's points on the boards of ended periods still readable
+(BOARD_HISTORY_DAYS), which go only where Redis lost them (MongoDB keeps points per period,
+not when they were reached: a rebuilt entry ranks after equal scores kept, and equal rebuilt
+ones by player id). Standings are versioned, so a rebuild racing live credits never moves a
+board backwards, and rooms see the result as ordinary deltas. They carry the player's `moves` too,
 so a rebuild puts each player where MongoDB says (taking it off boards it has left) whether
 Redis was empty or held an older placement.
 
@@ -10,16 +13,23 @@ What keeps players off the boards is marked again first, from MongoDB: suspended
 players (their flags on the documents; a mark Redis holds for a player whose flag is off goes),
 and erasures (the `erasures` collection). A player document created at or before its player's
 erasure is a restored backup bringing an erased player back: it is erased again here, never queued.
+
+Tournament boards come back from the documents' `tournaments.<id>` for every tournament whose
+board is still readable (its tournament exists and ended less than BOARD_HISTORY_DAYS ago),
+with the expiry of its keys; an entry kept in Redis is never reordered (the version rule).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Protocol
 
 from app.anticheat.suspensions import Suspensions
 from app.clock import now_ms
 from app.leaderboard.boards import BoardStore, Standing
+from app.leaderboard.periods import readable_ended
 from app.leaderboard.queue import DeltaQueue
 from app.scores.repository import ScoreRepository
 
@@ -41,9 +51,15 @@ class ErasureBook(Protocol):
 
 
 async def rebuild_boards(repo: ScoreRepository, boards: BoardStore, queue: DeltaQueue, suspensions: Suspensions,
-                         erasures: ErasureBook | None = None) -> int:
-    """Queue every player's standing; returns players seen (erased ones not counted)."""
+                         erasures: ErasureBook | None = None,
+                         tournaments: Callable[[], Awaitable[dict[str, int]]] | None = None,
+                         expire_at: Callable[[int], int] | None = None) -> int:
+    """Queue every player's standing; returns players seen (erased ones not counted).
+    `tournaments()`: tournament -> end_ms of those whose boards are kept; `expire_at(end_ms)`:
+    when such a board's keys go."""
     now = now_ms()
+    kept = await tournaments() if tournaments is not None else {}
+    expiry = {tid: expire_at(end) if expire_at else 0 for tid, end in kept.items()}
     count = 0
     batch: list[Standing] = []
     await queue.ensure_group()
@@ -64,7 +80,10 @@ async def rebuild_boards(repo: ScoreRepository, boards: BoardStore, queue: Delta
             await suspensions.mark(pid, bool(doc.get("suspended")))
         if doc.get("hidden") or pid in was_hidden:
             await boards.set_hidden(pid, bool(doc.get("hidden")))
-        standing = Standing.from_player(doc, now)
+        scored = doc.get("tournaments") or {}
+        standing = replace(Standing.from_player(doc, now, boards.periods,
+                                                {tid: at for tid, at in expiry.items() if tid in scored}),
+                           history=readable_ended(doc, boards.periods, now))
         if standing.version > 0:
             batch.append(standing)
         if len(batch) >= BATCH:

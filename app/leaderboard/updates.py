@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import logging
 
-from redis.exceptions import RedisError
-
 from app.breaker import Breaker
 from app.leaderboard.boards import BoardStore, Standing
+from app.leaderboard.periods import ALL
 from app.leaderboard.queue import DeltaQueue
 from app.notify import Notifier
 from app.rooms.names import player_room
@@ -28,14 +27,9 @@ class BoardUpdates:
         self._breaker = breaker or Breaker()
 
     async def publish(self, standing: Standing) -> int | None:
-        """Queue the standing for the next flush; the global all-time rank it reaches, if known."""
-        if not await self._queue.push(standing):
-            return None
-        try:
-            return await self._boards.rank_for("global", standing.total, standing.at_ms)
-        except (RedisError, OSError):
-            self._breaker.trip()
-            return None
+        """Queue the standing for the next flush; the global all-time rank it reaches, if known
+        (one round trip for both: app/leaderboard/append.lua)."""
+        return await self._queue.push_and_rank(standing, self._boards.key("global", ALL, standing.at_ms))
 
     async def announce_achievement(self, player_id: str, payload: dict) -> None:
         """Pushed through Redis; skipped while Redis fails (the ack and the profile list it)."""

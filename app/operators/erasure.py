@@ -28,10 +28,12 @@ from app.anticheat.behaviour import BONUS_KEY  # the difficulty bonuses (player 
 from app.anticheat.suspensions import Suspensions
 from app.clock import now_ms
 from app.leaderboard.boards import BoardStore, Standing
+from app.leaderboard.periods import ended_keys
 from app.leaderboard.queue import DeltaQueue
 from app.operators.audit import AuditTrail
 from app.players.store import PlayerStore
 from app.scores.repository import ScoreRepository
+from app.tournaments.store import TournamentStore
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +42,7 @@ class Eraser:
     def __init__(self, *, db: AsyncDatabase, repo: ScoreRepository, redis: Redis, store: PlayerStore,
                  boards: BoardStore,
                  queue: DeltaQueue, suspensions: Suspensions, audit: AuditTrail, regions: tuple[str, ...],
-                 clock: Callable[[], int] = now_ms) -> None:
+                 clock: Callable[[], int] = now_ms, tournaments: TournamentStore | None = None) -> None:
         self.records = db["erasures"]
         self._repo = repo  # the credit path's records of the player (achievements, action log)
         self._redis = redis
@@ -51,6 +53,7 @@ class Eraser:
         self._audit = audit
         self._regions = regions
         self._clock = clock
+        self._tournaments = tournaments  # the player's entries (app/tournaments/store.py)
 
     async def erased_ms(self, player_id: str) -> int | None:
         """When the player was last erased, or None if it never was."""
@@ -76,17 +79,18 @@ class Eraser:
         """Delete what is kept about the player of `doc`, whose erasure is recorded (here, or by
         an earlier erasure when a rebuild meets a restored document)."""
         player_id = doc["_id"]
-        standing = Standing.from_player(doc, self._clock())
-        # Marked erased, its own standing takes it off every current board: at once here, and
-        # through the flusher so that its rooms get their deltas.
+        # Its tournament boards too (0: their keys keep their expiry).
+        scored = {tid: 0 for tid in doc.get("tournaments") or {}}
+        standing = Standing.from_player(doc, self._clock(), self._boards.periods, scored)
+        # Marked erased, its own standing takes it off every current board (its tournaments'
+        # included): at once here, and through the flusher so that its rooms get their deltas.
         await self._boards.apply(standing)
         await self._queue.push(standing)
         # And off the boards of ended days and weeks it scored on, which stay final otherwise.
         boards = ["global", *(f"region:{code}" for code in self._regions)]
         if doc.get("guild"):
             boards.append(f"guild:{doc['guild']}")
-        periods = ["all", *(f"d:{day}" for day in doc.get("days") or {}), *(f"w:{w}" for w in doc.get("weeks") or {})]
-        await self._boards.remove_everywhere(player_id, boards, periods)
+        await self._boards.remove_everywhere(player_id, boards, ended_keys(doc, self._boards.periods))
         await self.clear(player_id)
         await self._store.delete(player_id)  # last: until then the same erasure asked again redoes it all
 
@@ -97,4 +101,6 @@ class Eraser:
         await self._suspensions.mark(player_id, False)
         await self._redis.hdel(BONUS_KEY, player_id)
         await self._repo.forget_player(player_id)
+        if self._tournaments is not None:
+            await self._tournaments.forget_player(player_id)
         await self._audit.anonymize(player_id)

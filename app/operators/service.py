@@ -31,6 +31,7 @@ from app.players.store import PlayerStore
 from app.rooms.names import ID_PATTERN
 from app.scores.achievements import AchievementBook
 from app.scores.repository import ScoreRepository
+from app.tournaments.store import TournamentStore
 
 try:  # the behaviour scoring's threshold, once that module is there
     from app.anticheat.scoring import THRESHOLD as SUSPECT_THRESHOLD
@@ -50,9 +51,10 @@ _SUSPECT_CURSOR = re.compile(rf"^([0-9.e+-]{{1,32}})~({ID_PATTERN})\Z")
 # nonces, internal bookkeeping that says nothing about the player the action log does not).
 EXPORT_NEVER = frozenset({"guest_key_sha256", "applied_ids", "applied"})
 # Fields an export shows in their own sections; whatever else a document holds goes under "other".
+# (The period table's maps, days and weeks, are shown under "totals" too.)
 _EXPORT_SHOWN = frozenset({"_id", "name", "region", "guild", "created_ms", "minted_by", "moves", "total", "actions",
-                           "days", "weeks", "active_days", "last_ms", "clock", "unlocked", "revoked_before",
-                           "suspended", "hidden", "suspicion"})
+                           "active_days", "last_ms", "clock", "unlocked", "revoked_before",
+                           "suspended", "hidden", "suspicion", "tournaments"})
 
 ROUTE_ACTIONS = "GET /api/v1/admin/players/{player_id}/actions"
 ROUTE_SUSPENSION = "PUT /api/v1/players/{player_id}/suspension"
@@ -108,8 +110,10 @@ class OperatorService:
     def __init__(self, *, db: AsyncDatabase, repo: ScoreRepository, players: PlayerService, store: PlayerStore,
                  audit: AuditTrail,
                  eraser: Eraser, oplog: OperatorLog, stats: LiveStats, lease: FlushLease, queue: DeltaQueue,
-                 book: AchievementBook, clock: Callable[[], int] = now_ms) -> None:
+                 book: AchievementBook, clock: Callable[[], int] = now_ms,
+                 tournaments: TournamentStore | None = None) -> None:
         self._players_coll = db["players"]
+        self._tournaments = tournaments
         self._repo = repo
         self._players = players
         self._store = store
@@ -223,7 +227,9 @@ class OperatorService:
              "at": iso(int(row["at_ms"])), "state": row.get("state")}
             for row in await self._repo.player_credits(player_id)
         ]
-        other = {k: _plain(v) for k, v in doc.items() if k not in _EXPORT_SHOWN and k not in EXPORT_NEVER}
+        period_fields = {p.field for p in self._repo.periods}
+        other = {k: _plain(v) for k, v in doc.items()
+                 if k not in _EXPORT_SHOWN and k not in EXPORT_NEVER and k not in period_fields}
         return {
             "player_id": player_id,
             "exported_at": iso(now),
@@ -231,11 +237,14 @@ class OperatorService:
                         "minted_by": doc.get("minted_by"), "moves": int(doc.get("moves", 0))},
             "totals": {
                 "total": int(doc.get("total", 0)), "actions": int(doc.get("actions", 0)),
-                "days": dict(doc.get("days") or {}), "weeks": dict(doc.get("weeks") or {}),
+                # Points per period key, as the totals document keeps them: days, weeks.
+                **{p.field: dict(doc.get(p.field) or {}) for p in self._repo.periods},
                 "active_days": list(doc.get("active_days") or []),
                 "last_credited_at": _iso_or_none(doc.get("last_ms")),
                 # The play clock: the last credited completion of each action.
                 "last_credited_by_action": {a: _iso_or_none(ms) for a, ms in (doc.get("clock") or {}).items()},
+                # The tournaments entered (PROTOCOL.md 10), with the player's score in each.
+                "tournaments": await self._tournament_entries(doc),
             },
             "achievements": achievements,
             "credits": credits,
@@ -247,6 +256,14 @@ class OperatorService:
             "operator_log": await self.oplog.of(player_id),
             "other": other,
         }
+
+    async def _tournament_entries(self, doc: dict) -> list[dict]:
+        """The tournaments the player entered, with its score in each (PROTOCOL.md 10)."""
+        scores = doc.get("tournaments") or {}
+        entries = await self._tournaments.entries_of(doc["_id"]) if self._tournaments is not None else []
+        return [{"tournament_id": e["tournament_id"], "state": e.get("state"), "region": e.get("region"),
+                 "joined_at": _iso_or_none(e.get("joined_ms") or e.get("at_ms")),
+                 "score": int(scores.get(e["tournament_id"], 0))} for e in entries]
 
     async def erase(self, player_id: str, *, by: str) -> dict:
         """Erase the player for good (app/operators/erasure.py): sessions revoked first (that

@@ -28,6 +28,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from app.clock import iso, now_ms
+from app.leaderboard.keys import INSTANCES_KEY, STATS_PREFIX
 from app.tasks import stop_task, stopping
 
 log = logging.getLogger(__name__)
@@ -35,8 +36,7 @@ log = logging.getLogger(__name__)
 WINDOW_S = 300
 LIVE_S = 10
 PUBLISH_S = 1.0
-SNAPSHOT_PREFIX = "ops:stats:"
-INSTANCES_KEY = "ops:instances"
+SNAPSHOT_PREFIX = STATS_PREFIX
 ROLES = ("player", "spectator")
 TRANSPORTS = ("websocket", "polling")
 

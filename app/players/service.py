@@ -17,9 +17,10 @@ from redis.exceptions import RedisError
 
 from app.anticheat.suspensions import Suspensions
 from app.anticheat.tokens import SessionClaims, TokenSigner
-from app.clock import day_key, iso, now_ms, week_key
+from app.clock import iso, now_ms
 from app.errors import ProtocolError, outage_as_unavailable
 from app.leaderboard.boards import BoardStore, Standing
+from app.leaderboard.periods import ALL, Totals
 from app.leaderboard.queue import DeltaQueue
 from app.players.revocations import Revocations
 from app.players.store import PlayerStore
@@ -128,7 +129,7 @@ class PlayerService:
         once; its higher `moves` takes the player's rows off the old boards (every period)."""
         log.info("player moved", extra={"player_id": doc["_id"]})
         if int(doc.get("actions", 0)) > 0:
-            await self._queue.push(Standing.from_player(doc, now))
+            await self._queue.push(Standing.from_player(doc, now, self._boards.periods))
 
     def check_session(self, claims: SessionClaims) -> None:
         """On each action: token_expired past SESSION_TTL_S, token_invalid once revoked (as
@@ -165,7 +166,9 @@ class PlayerService:
         with outage_as_unavailable("the leaderboard store"):
             await self._suspensions.mark(player_id, suspended)
             await self._boards.set_hidden(player_id, hidden)
-            standing = Standing.from_player(doc, self._clock())
+            # Its tournament boards too (0: their keys keep their expiry).
+            standing = Standing.from_player(doc, self._clock(), self._boards.periods,
+                                            dict.fromkeys(doc.get("tournaments") or {}, 0))
             await self._boards.apply(standing)
             await self._queue.push(standing)  # kept and sent later if Redis just refused it
         log.info("suspension set to %s, hidden %s", suspended, hidden, extra={"player_id": player_id})
@@ -180,18 +183,14 @@ class PlayerService:
             unlocked = await self._repo.player_achievements(player_id)
         ranks: dict[str, int | None] = {"global": None, "region": None, "guild": None}
         with outage_as_unavailable("the leaderboard store"):
-            ranks["global"] = await self._boards.rank("global", "all", player_id, now)
-            ranks["region"] = await self._boards.rank(f"region:{doc['region']}", "all", player_id, now)
+            ranks["global"] = await self._boards.rank("global", ALL, player_id, now)
+            ranks["region"] = await self._boards.rank(f"region:{doc['region']}", ALL, player_id, now)
             if doc.get("guild"):
-                ranks["guild"] = await self._boards.rank(f"guild:{doc['guild']}", "all", player_id, now)
+                ranks["guild"] = await self._boards.rank(f"guild:{doc['guild']}", ALL, player_id, now)
         achievements = self._book.listed(unlocked)
         return {
             "player": public_player(doc),
-            "score": {
-                "total": int(doc.get("total", 0)),
-                "daily": int((doc.get("days") or {}).get(day_key(now), 0)),
-                "weekly": int((doc.get("weeks") or {}).get(week_key(now), 0)),
-            },
+            "score": Totals.of(doc, self._boards.periods, now).score(),
             "ranks": ranks,
             "achievements": achievements,
         }

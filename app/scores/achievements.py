@@ -14,7 +14,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate
 from app.clock import iso
 from app.config import ConfigError
 
-KINDS = ("actions", "score", "streak_days", "global_rank")
+KINDS = ("actions", "score", "streak_days", "global_rank", "tournament_place")
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,10 @@ BUILTIN: tuple[Achievement, ...] = (
     Achievement("streak_7", "Devoted", "Score on 7 UTC days in a row.", "streak_days", 7),
     Achievement("top_10", "Contender", "Reach the global all-time top 10.", "global_rank", 10),
     Achievement("top_1", "Champion", "Reach rank 1 on the global all-time board.", "global_rank", 1),
+    # Awarded when a tournament ends, to its final board's first three (app/tournaments/service.py).
+    Achievement("tournament_1", "Tournament winner", "Finish first in a tournament.", "tournament_place", 1),
+    Achievement("tournament_2", "Tournament runner-up", "Finish second in a tournament.", "tournament_place", 2),
+    Achievement("tournament_3", "Tournament podium", "Finish third in a tournament.", "tournament_place", 3),
 )
 
 
@@ -111,7 +115,7 @@ class AchievementBook:
         """Doc-based achievements whose threshold this one credit crossed."""
         out = []
         for ach in self._by_id.values():
-            if ach.kind == "global_rank":
+            if ach.kind in ("global_rank", "tournament_place"):
                 continue
             if self._measure(ach.kind, before, today) < ach.threshold <= self._measure(ach.kind, after, today):
                 out.append(ach)
@@ -119,3 +123,7 @@ class AchievementBook:
 
     def by_rank(self, rank: int) -> list[Achievement]:
         return [a for a in self._by_id.values() if a.kind == "global_rank" and rank <= a.threshold]
+
+    def by_tournament_place(self, place: int) -> list[Achievement]:
+        """What finishing a tournament at `place` (1 = first) unlocks: that place exactly."""
+        return [a for a in self._by_id.values() if a.kind == "tournament_place" and a.threshold == place]

@@ -24,7 +24,7 @@ from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, InsertOne, UpdateOn
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, ConfigurationError
 
-from app.clock import day_key, week_key
+from app.leaderboard.periods import DAILY, STANDARD, PeriodTable, increments
 
 # Guards of finished credits are dropped this long after their ack was stored. A retry reads
 # the log (and so the ack) before it could reach the totals; this covers one that read the log
@@ -32,11 +32,15 @@ from app.clock import day_key, week_key
 # by STORE_TIMEOUT_MS, far below this).
 PRUNE_AFTER_MS = 10 * 60_000
 CLOCK_SKEW_MS = 5_000
+# The totals document's map of points per tournament: `tournaments.<id>`, incremented by the
+# same guarded update as the credit, so exactly once with it.
+TOURNAMENTS = "tournaments"
 _PLAYER_PROJECTION = {"applied": 0, "applied_ids": 0}
 # What a credit reads back: everything the standing, the achievements and the ack need, and
 # (added per batch) the guard entries of its own records, not the whole guard map.
-_CREDIT_FIELDS = ("name", "region", "guild", "moves", "total", "actions", "days", "weeks", "active_days",
-                  "last_ms", "unlocked", "suspended", "clock", "created_ms")  # created_ms: see ERASED_KEY
+# The period table's maps (days, weeks, ...) are added per repository.
+_CREDIT_FIELDS = ("name", "region", "guild", "moves", "total", "actions", "active_days",
+                  "last_ms", "unlocked", "suspended", "clock", "created_ms", TOURNAMENTS)  # created_ms: see ERASED_KEY
 
 
 @dataclass(frozen=True)
@@ -50,19 +54,20 @@ class CreditRecord:
     at_ms: int
     min_ms: int = 0  # the play clock: credits of one action by one player are this far apart
     issued_ms: int = 0  # when the challenge was issued: never credited to a player created after it
+    # The tournaments the credit also counts toward, decided once at the credit on the server's
+    # clock (app/tournaments/service.py credit_boards) and kept in the log entry: a retry or the
+    # reconciler credits the same ones, even after they ended.
+    tournaments: tuple[str, ...] = ()
 
     @property
     def day(self) -> str:
-        return day_key(self.at_ms)
-
-    @property
-    def week(self) -> str:
-        return week_key(self.at_ms)
+        """The UTC day of the credit: streaks count days, whatever periods the boards keep."""
+        return DAILY.key(self.at_ms)
 
     @classmethod
     def from_log(cls, doc: dict) -> CreditRecord:
         return cls(doc["_id"], doc["player_id"], doc["action"], int(doc["points"]), int(doc["at_ms"]),
-                   int(doc.get("min_ms", 0)), int(doc.get("issued_ms", 0)))
+                   int(doc.get("min_ms", 0)), int(doc.get("issued_ms", 0)), tuple(doc.get("tournaments") or ()))
 
 
 @dataclass
@@ -126,8 +131,9 @@ def _raise_unless_only_duplicates(exc: BulkWriteError) -> set[int]:
 
 
 class ScoreRepository:
-    def __init__(self, db: AsyncDatabase) -> None:
+    def __init__(self, db: AsyncDatabase, periods: PeriodTable = STANDARD) -> None:
         self._db = db
+        self.periods = periods
         self.players = db["players"]
         self.actions = db["actions"]
         self.achievements = db["achievements"]
@@ -172,8 +178,8 @@ class ScoreRepository:
         docs: dict[str, dict] = {}
         if todo:
             # Write-concern errors raise BulkWriteError here: then nothing is answered as credited.
-            await self.players.bulk_write([_apply_op(recs[i], nonce) for i in todo], ordered=False)
-            projection: dict = {field: 1 for field in _CREDIT_FIELDS}
+            await self.players.bulk_write([_apply_op(recs[i], nonce, self.periods) for i in todo], ordered=False)
+            projection: dict = {field: 1 for field in (*_CREDIT_FIELDS, *(p.field for p in self.periods))}
             projection.update({f"applied_ids.{recs[i].action_id}": 1 for i in todo})
             ids = list({recs[i].player_id for i in todo})
             docs = {d["_id"]: d async for d in self.players.find({"_id": {"$in": ids}}, projection=projection)}
@@ -190,14 +196,15 @@ class ScoreRepository:
                 continue
             guards = doc.pop("applied_ids", None) or {}
             applied_here = [i for i in mine if guards.get(recs[i].action_id) == nonce]
-            for i, (before, after) in zip(applied_here, _replay(doc, [recs[i] for i in applied_here]), strict=True):
+            replayed = _replay(doc, [recs[i] for i in applied_here], self.periods)
+            for i, (before, after) in zip(applied_here, replayed, strict=True):
                 outcomes[i] = CreditOutcome(duplicate=i in taken, before=before, after=after, mine=True)
             for i in mine:
                 if i in outcomes:
                     continue
                 if recs[i].action_id in guards:
                     # Applied by another attempt: finish it from the totals as they are now.
-                    [(before, after)] = _replay(doc, [recs[i]])
+                    [(before, after)] = _replay(doc, [recs[i]], self.periods)
                     outcomes[i] = CreditOutcome(duplicate=i in taken, before=before, after=doc)
                 elif recs[i].issued_ms and int(doc.get("created_ms") or 0) > recs[i].issued_ms + CLOCK_SKEW_MS:
                     outcomes[i] = CreditOutcome(duplicate=i in taken, refused="token_invalid")
@@ -291,6 +298,7 @@ def _log_doc(rec: CreditRecord) -> dict:
         "min_ms": rec.min_ms,
         "issued_ms": rec.issued_ms,
         "state": "pending",
+        **({TOURNAMENTS: list(rec.tournaments)} if rec.tournaments else {}),
     }
 
 
@@ -319,50 +327,59 @@ def _play_clock_wait(doc: dict, rec: CreditRecord) -> int:
     return max(0, int(last) + rec.min_ms - rec.at_ms)
 
 
-def _apply_update(rec: CreditRecord, nonce: str) -> dict:
+def _apply_update(rec: CreditRecord, nonce: str, periods: PeriodTable) -> dict:
     return {
-        "$inc": {"total": rec.points, "actions": 1, f"days.{rec.day}": rec.points, f"weeks.{rec.week}": rec.points},
+        "$inc": {"actions": 1, **increments(periods, rec.points, rec.at_ms),
+                 **{f"{TOURNAMENTS}.{tid}": rec.points for tid in rec.tournaments}},
         "$addToSet": {"active_days": rec.day},
         "$set": {f"applied_ids.{rec.action_id}": nonce},
         "$max": {"last_ms": rec.at_ms, f"clock.{rec.action}": rec.at_ms},
     }
 
 
-def _apply_op(rec: CreditRecord, nonce: str) -> UpdateOne:
-    return UpdateOne(_apply_filter(rec), _apply_update(rec, nonce))
+def _apply_op(rec: CreditRecord, nonce: str, periods: PeriodTable = STANDARD) -> UpdateOne:
+    return UpdateOne(_apply_filter(rec), _apply_update(rec, nonce, periods))
 
 
-def _replay(final: dict, recs: list[CreditRecord]) -> list[tuple[dict, dict]]:
+def _replay(final: dict, recs: list[CreditRecord], periods: PeriodTable) -> list[tuple[dict, dict]]:
     """(before, after) of each of one player's records, in order, given the document after all
     of them: the batch's increments are taken back off, then put on again one by one."""
-    start = dict(final)
-    start["total"] = final.get("total", 0) - sum(r.points for r in recs)
+    start = _added(final, recs, periods, -1)
     start["actions"] = final.get("actions", 0) - len(recs)
-    days = dict(final.get("days") or {})
-    weeks = dict(final.get("weeks") or {})
-    for r in recs:
-        days[r.day] = days.get(r.day, 0) - r.points
-        weeks[r.week] = weeks.get(r.week, 0) - r.points
-    start["days"], start["weeks"] = days, weeks
-    start["active_days"] = [d for d in final.get("active_days") or [] if days.get(d, 0) > 0]
+    start["active_days"] = [d for d in final.get("active_days") or [] if (start.get("days") or {}).get(d, 0) > 0]
     out = []
     doc = start
     for rec in recs:
-        after = _after(doc, rec)
+        after = _after(doc, rec, periods)
         out.append((doc, after))
         doc = after
     return out
 
 
-def _after(before: dict, rec: CreditRecord) -> dict:
-    after = dict(before)
-    after["total"] = before.get("total", 0) + rec.points
+def _added(doc: dict, recs: list[CreditRecord], periods: PeriodTable, sign: int) -> dict:
+    """`doc` with the records' points added (sign 1) or taken off (sign -1): the total, each
+    period's map and each tournament's score, as the credit's `$inc` does
+    (app/leaderboard/periods.py increments)."""
+    out = dict(doc)
+    out["total"] = doc.get("total", 0) + sign * sum(r.points for r in recs)
+    for period in periods:
+        points = dict(doc.get(period.field) or {})
+        for r in recs:
+            key = period.key(r.at_ms)
+            points[key] = points.get(key, 0) + sign * r.points
+        out[period.field] = points
+    if any(r.tournaments for r in recs):
+        scores = dict(doc.get(TOURNAMENTS) or {})
+        for r in recs:
+            for tid in r.tournaments:
+                scores[tid] = scores.get(tid, 0) + sign * r.points
+        out[TOURNAMENTS] = scores
+    return out
+
+
+def _after(before: dict, rec: CreditRecord, periods: PeriodTable) -> dict:
+    after = _added(before, [rec], periods, 1)
     after["actions"] = before.get("actions", 0) + 1
-    days = dict(before.get("days") or {})
-    days[rec.day] = days.get(rec.day, 0) + rec.points
-    weeks = dict(before.get("weeks") or {})
-    weeks[rec.week] = weeks.get(rec.week, 0) + rec.points
-    after["days"], after["weeks"] = days, weeks
     active = list(before.get("active_days") or [])
     if rec.day not in active:
         active.append(rec.day)

@@ -134,24 +134,32 @@ async def test_js_client_plays_one_action(node, app_url, transports):
     }
     assert isinstance(delta["seq"], int) and delta["seq"] >= 1
     assert_iso_utc(delta["at"])
+    # (v1.1) When the daily and weekly boards start over: the next UTC midnight and Monday.
+    resets = r["watch"]["snapshot"]["resets_at"]
+    assert set(resets) == {"daily", "weekly"} and resets["daily"] <= resets["weekly"]
+    for value in resets.values():
+        assert_iso_utc(value)
+        assert value.endswith("T00:00:00.000Z")
     assert r["watch"] == {
         "ok": True,
         "room": "region:eu",
         "snapshot": {"room": "region:eu", "seq": delta["seq"],
-                     "boards": {"all": [row], "daily": [row], "weekly": [row]}},
+                     "boards": {"all": [row], "daily": [row], "weekly": [row]}, "resets_at": resets},
     }
     other = r["watch_other"]
     assert other == {
         "ok": True,
         "room": "region:na",
         "snapshot": {"room": "region:na", "seq": other["snapshot"]["seq"],
-                     "boards": {"all": [], "daily": [], "weekly": []}},
+                     "boards": {"all": [], "daily": [], "weekly": []}, "resets_at": resets},
     }
     assert isinstance(other["snapshot"]["seq"], int) and other["snapshot"]["seq"] >= 0
 
-    assert r["leaderboard"] == {"ok": True, "board": "region:eu", "period": "all", "entries": [row], "total_players": 1}
+    assert r["leaderboard"] == {"ok": True, "board": "region:eu", "period": "all", "entries": [row], "total_players": 1,
+                                "resets_at": None}
     assert r["leaderboard_global_around"] == {
         "ok": True, "board": "global", "period": "weekly", "entries": [row], "total_players": 1,
+        "resets_at": resets["weekly"],
     }
 
     # achievement:unlocked, one per id in the ack, to the player's own room.
@@ -166,7 +174,7 @@ async def test_js_client_plays_one_action(node, app_url, transports):
     assert_engine(r["transport"], transports)
     if transports is None:
         assert r["after_upgrade"] == {
-            "ok": True, "board": "region:eu", "period": "all", "entries": [row], "total_players": 1,
+            "ok": True, "board": "region:eu", "period": "all", "entries": [row], "total_players": 1, "resets_at": None,
         }
 
 
@@ -193,9 +201,12 @@ async def test_js_spectator_may_watch_and_read_but_not_act(node, app_url, transp
             "ok": True,
             "room": "region:eu",
             "snapshot": {"room": "region:eu", "seq": watch["snapshot"]["seq"],
-                         "boards": {"all": [], "daily": [], "weekly": []}},
+                         "boards": {"all": [], "daily": [], "weekly": []},
+                         "resets_at": watch["snapshot"]["resets_at"]},
         }, (label, watch)
-        assert run["leaderboard"] == {"ok": True, "board": "global", "period": "all", "entries": [], "total_players": 0}
+        assert set(watch["snapshot"]["resets_at"]) == {"daily", "weekly"}
+        assert run["leaderboard"] == {"ok": True, "board": "global", "period": "all", "entries": [], "total_players": 0,
+                                      "resets_at": None}
         first, _, _ = EXPECTED_ENGINE[tuple(transports) if transports else None]
         assert run["transport"]["first"] == first, (label, run["transport"])
         if transports == ["polling"]:

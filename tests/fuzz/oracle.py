@@ -15,7 +15,17 @@ import unicodedata
 from dataclasses import dataclass, field
 
 from tests.fuzz.strategies import CATALOGUE, Part
-from tests.fuzz.wire import KNOWN_EVENTS, PERIODS, REGIONS, BigLiteral, is_board, is_id, is_int, is_room
+from tests.fuzz.wire import (
+    KNOWN_EVENTS,
+    PERIODS,
+    REGIONS,
+    BigLiteral,
+    is_board,
+    is_id,
+    is_int,
+    is_room,
+    is_tournament_board,
+)
 
 VALID, INVALID, EITHER = "valid", "invalid", "either"
 
@@ -108,7 +118,8 @@ class Registry:
 def _room_payload(payload: dict) -> tuple[str, str | None]:
     if set(payload) != {"room"} or not isinstance(payload["room"], str):
         return INVALID, None
-    return (VALID, payload["room"]) if is_room(payload["room"]) else (INVALID, None)
+    room = payload["room"]
+    return (VALID, room) if is_room(room) or is_tournament_board(room) else (INVALID, None)
 
 
 def socket_outcomes(event: object, args: list, role: str, me: str | None, guild: str | None,
@@ -132,6 +143,8 @@ def socket_outcomes(event: object, args: list, role: str, me: str | None, guild:
             return {"ok"}
         if room.startswith("guild:") and (role == "spectator" or room != f"guild:{guild}"):
             return {"forbidden"}
+        if is_tournament_board(room):
+            return {"ok", "not_found"}  # anyone may watch one that exists (section 10)
         return {"ok"}
 
     if event == "action:start":
@@ -210,7 +223,8 @@ def socket_outcomes(event: object, args: list, role: str, me: str | None, guild:
         verdicts.append(EITHER if around is None else VALID if is_id(around) else INVALID)
         if "offset" in payload:
             verdicts.append(EITHER)  # "with around instead of offset": both at once is unsaid
-    ok = {"ok", "not_found"} if around is not None and "around" in payload else {"ok"}
+    maybe_missing = (around is not None and "around" in payload) or is_tournament_board(payload["board"])
+    ok = {"ok", "not_found"} if maybe_missing else {"ok"}
     return with_invalid(combine(*verdicts), ok)
 
 

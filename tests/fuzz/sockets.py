@@ -16,6 +16,7 @@ from tests.conftest import TEST_ACTIONS
 from tests.fuzz.oracle import Challenge, socket_outcomes
 from tests.fuzz.strategies import STATIC_POOL, Pool, socket_args, socket_payloads
 from tests.fuzz.wire import (
+    BOARD_ANSWER,
     KNOWN_EVENTS,
     MAX_PAYLOAD_BYTES,
     Closed,
@@ -119,7 +120,7 @@ def check_ok_shape(event: str, args: list, reply: dict, actors: Actors, where: s
             assert {k: v for k, v in reply.items() if k != "duplicate"} == \
                    {k: v for k, v in first.items() if k != "duplicate"}, f"{where}: retry ack {reply} != {first}"
     elif event == "leaderboard:get":
-        assert set(reply) == {"ok", "board", "period", "entries", "total_players"}, f"{where}: {reply}"
+        assert set(reply) == {"ok", *BOARD_ANSWER}, f"{where}: {reply}"
         assert reply["board"] == payload["board"] and reply["period"] == payload.get("period", "all"), where
         limit = payload.get("limit", 10) if payload.get("limit") is not None else 10
         assert isinstance(reply["entries"], list) and len(reply["entries"]) <= limit, f"{where}: {reply}"

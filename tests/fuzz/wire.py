@@ -29,10 +29,11 @@ from yarl import URL
 SOCKET_CODES = frozenset({
     "invalid_payload", "unknown_action", "not_a_player", "token_invalid", "token_expired", "too_fast",
     "proof_invalid", "rate_limited", "suspended", "unavailable", "forbidden", "too_many_rooms", "not_found",
+    "tournament_closed", "tournament_full",  # v1.1, section 10
 })
 # Section 3: "Every HTTP error uses that body" with these statuses.
 HTTP_CODES = {400: "invalid_payload", 401: "unauthorized", 404: "not_found", 405: "method_not_allowed",
-              413: "payload_too_large", 429: "rate_limited"}
+              409: "conflict", 413: "payload_too_large", 429: "rate_limited"}
 KNOWN_EVENTS = ("watch", "unwatch", "action:start", "action:complete", "leaderboard:get")
 REGIONS = ("na", "eu", "apac", "sa", "oce")  # the default REGIONS (section 2); the fuzz server keeps it
 PERIODS = ("all", "daily", "weekly")
@@ -51,8 +52,17 @@ def is_room(value: object) -> bool:
     return bool(sep) and ((kind == "region" and rest in REGIONS) or (kind == "guild" and is_id(rest)))
 
 
+def is_tournament_board(value: object) -> bool:
+    """`tournament:<id>` (v1.1, section 10): a valid name, `not_found` unless that tournament exists."""
+    return isinstance(value, str) and value.startswith("tournament:") and is_id(value.removeprefix("tournament:"))
+
+
 def is_board(value: object) -> bool:
-    return value == "global" or is_room(value)
+    return value == "global" or is_room(value) or is_tournament_board(value)
+
+
+# Every leaderboard answer (v1.1, section 6): `resets_at` too.
+BOARD_ANSWER = frozenset({"board", "period", "entries", "total_players", "resets_at"})
 
 
 # -------------------------------------------------------------------------------------------------

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import pytest
 import redis
 from redis.asyncio import Redis
 
-from app.clock import now_ms, period_end_ms
-from app.leaderboard.boards import PERIODS, BoardStore, Standing, period_key
+from app.clock import now_ms
+from app.leaderboard.boards import BoardStore, Standing
+from app.leaderboard.periods import DAILY, STANDARD, WEEKLY, PeriodPoints, Totals
+from tests.support import make_standing
+
+PERIODS = STANDARD.names
 
 DAY = 86_400_000
 # Today's UTC midnight: standings stamped today, so period keys expire in the future.
@@ -34,7 +39,7 @@ def store(client: Redis) -> BoardStore:
 
 def standing(pid: str, version: int, total: int, at: int = T, region: str = "eu", guild: str | None = None,
              daily: int | None = None, weekly: int | None = None, name: str | None = None) -> Standing:
-    return Standing(
+    return make_standing(
         player_id=pid, name=name or pid.upper(), region=region, guild=guild, version=version, total=total,
         daily=total if daily is None else daily, weekly=total if weekly is None else weekly, at_ms=at,
     )
@@ -120,7 +125,7 @@ async def test_reapplying_the_same_standing_is_a_no_op(store: BoardStore, client
         return out
 
     before = await dump()
-    assert len(before) == 18 + 1  # and lb:place
+    assert len(before) == 18 + 3  # and the placements: global's, and its region's and guild's copies
     assert await store.apply(s) == 0
     assert await dump() == before
 
@@ -244,26 +249,28 @@ async def test_names(store: BoardStore) -> None:
     assert (await store.page("global", "all", 0, 1, T))[0][0]["name"] == "Again"
 
 
-async def test_daily_and_weekly_keys_expire_after_their_period(store: BoardStore, client: Redis) -> None:
+async def test_daily_and_weekly_keys_expire_after_their_period_and_its_history(store: BoardStore,
+                                                                                client: Redis) -> None:
     await store.apply(standing("a", 1, 10, guild="g"))
     for board in ("global", "region:eu", "guild:g"):
-        all_key = BoardStore.key(board, "all", T)
+        all_key = store.key(board, "all", T)
         assert await client.ttl(all_key) == -1
         assert await client.ttl(all_key + ":idx") == -1
-        for period, keep in (("daily", 2 * DAY), ("weekly", 8 * DAY)):
-            key = BoardStore.key(board, period, T)
-            expected = period_end_ms(period, T) + keep
+        # Readable for BOARD_HISTORY_DAYS (35 by default) after the end, then a day's slack.
+        for period in (DAILY, WEEKLY):
+            key = store.key(board, period.name, T)
+            expected = period.end(T) + 36 * DAY
             assert await client.pexpiretime(key) == expected
             assert await client.pexpiretime(key + ":idx") == expected
             assert await client.pttl(key) > 0
 
 
-def test_keys_name_the_period() -> None:
-    assert period_key("all", T) == "all"
-    assert period_key("daily", 1_795_428_000_000) == "d:2026-11-23"
-    assert period_key("weekly", 1_795_428_000_000) == "w:2026-W48"
-    assert BoardStore.key("region:eu", "daily", 1_795_428_000_000) == "lb:region:eu:d:2026-11-23"
-    assert BoardStore.key("global", "all", 1_795_428_000_000) == "lb:global:all"
+def test_keys_name_the_period(store: BoardStore) -> None:
+    assert STANDARD.period_key("all", T) == "all"
+    assert STANDARD.period_key("daily", 1_795_428_000_000) == "d:2026-11-23"
+    assert STANDARD.period_key("weekly", 1_795_428_000_000) == "w:2026-W48"
+    assert store.key("region:eu", "daily", 1_795_428_000_000) == "lb:{region:eu}:d:2026-11-23"
+    assert store.key("global", "all", 1_795_428_000_000) == "lb:{global}:all"
 
 
 async def test_top_of_each_period(store: BoardStore) -> None:
@@ -281,30 +288,32 @@ def test_standing_from_player_document() -> None:
         "_id": "p1", "name": "Ann", "region": "eu", "guild": "g", "actions": 7, "total": 700, "last_ms": at - 5,
         "days": {"2026-11-23": 100, "2026-11-22": 50}, "weeks": {"2026-W48": 150, "2026-W47": 550},
     }
-    assert Standing.from_player(doc, at) == Standing("p1", "Ann", "eu", "g", 7, 700, 100, 150, at - 5)
+    # The points are those of the periods holding `at`, under those periods' keys.
+    totals = Totals(700, (PeriodPoints("daily", "d:2026-11-23", 100), PeriodPoints("weekly", "w:2026-W48", 150)))
+    assert Standing.from_player(doc, at) == Standing("p1", "Ann", "eu", "g", 7, totals, at - 5)
     assert Standing.from_player({**doc, "moves": 3}, at).moves == 3
     s = Standing.from_player({"_id": "p2", "name": "Bo", "region": "na"}, at)
-    assert (s.guild, s.version, s.total, s.daily, s.weekly, s.at_ms) == (None, 0, 0, 0, 0, 0)
+    assert (s.guild, s.version, s.total, s.totals.points("daily"), s.totals.points("weekly"), s.at_ms) == (
+        None, 0, 0, 0, 0, 0)
     assert s.rooms() == ["region:na"]
     assert Standing.from_player(doc, at).rooms() == ["region:eu", "guild:g"]
 
 
 def test_standing_survives_the_queue_encoding() -> None:
-    for s in (Standing("p1", "Ann | Ünïcode", "eu", "g", 7, 700, 100, 150, 1_795_428_000_000),
-              Standing("p2", "Bo", "na", None, 1, 1, 0, 0, 5, moves=4)):
+    for s in (make_standing("p1", "Ann | Ünïcode", "eu", "g", 7, 700, 100, 150, 1_795_428_000_000),
+              make_standing("p2", "Bo", "na", None, 1, 1, 0, 0, 5, moves=4)):
         fields = {k.encode(): v.encode() for k, v in s.to_fields().items()}
         assert Standing.from_fields(fields) == s
 
 
 def test_an_entry_queued_before_moves_were_counted_still_parses() -> None:
-    s = Standing("p1", "Ann", "eu", "g", 7, 700, 100, 150, 1_795_428_000_000, moves=2)
+    s = make_standing("p1", "Ann", "eu", "g", 7, 700, 100, 150, 1_795_428_000_000, moves=2)
     fields = {k.encode(): v.encode() for k, v in s.to_fields().items() if k != "m"}
-    assert Standing.from_fields(fields) == Standing("p1", "Ann", "eu", "g", 7, 700, 100, 150, 1_795_428_000_000)
+    assert Standing.from_fields(fields) == make_standing("p1", "Ann", "eu", "g", 7, 700, 100, 150, 1_795_428_000_000)
 
 
 def moved(s: Standing, moves: int, region: str | None = None, guild: str | None = None) -> Standing:
-    return Standing(s.player_id, s.name, region or s.region, guild, s.version, s.total, s.daily, s.weekly, s.at_ms,
-                    moves)
+    return replace(s, region=region or s.region, guild=guild, moves=moves)
 
 
 async def test_a_move_takes_the_player_off_every_board_of_its_old_region_and_guild(store: BoardStore) -> None:
@@ -336,7 +345,7 @@ async def test_a_standing_from_before_a_move_updates_global_only(store: BoardSto
 
 
 async def test_a_move_of_a_player_without_credits_places_nothing(store: BoardStore, client: Redis) -> None:
-    assert await store.apply(Standing("new", "New", "na", None, 0, 0, 0, 0, 0, moves=1)) == 0
+    assert await store.apply(make_standing("new", "New", "na", None, 0, 0, 0, 0, 0, moves=1)) == 0
     assert await ids(store, "region:na") == [] and await ids(store) == []
     await store.apply(standing("new", 1, 5))  # moves 0: from before that move
     assert await ids(store, "region:eu") == [] and await ids(store) == ["new"]

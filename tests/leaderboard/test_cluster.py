@@ -12,6 +12,7 @@ from datetime import datetime
 import aiohttp
 import redis.asyncio
 
+from app.leaderboard.keys import LEASE_KEY
 from tests.conftest import Client, Watcher, eventually
 
 ROOMS = ["region:eu", "region:na", "guild:owls"]
@@ -115,48 +116,53 @@ async def test_three_instances_act_as_one(instances, settings):
 async def test_kill_9_of_the_lease_holder_mid_traffic(instances, settings, redis_proc):
     r = redis.asyncio.Redis.from_url(redis_proc.url)
     try:
-        holder = await instances()
-
-        async def holds() -> None:
-            lease = await r.get("lb:lease")
-            assert lease and lease.decode().split(":")[1] == str(holder.proc.pid)
-
-        await eventually(holds)
-        survivors = [await instances(), await instances()]
-        watchers = [await Watcher.start(node.url, t, ["region:eu"])
-                    for node in survivors for t in ("websocket", "polling")]
-        async with aiohttp.ClientSession() as http:
-            players = {f"k{i}": await make_player(http, survivors[i % 2].url, f"k{i}", "eu", None) for i in range(4)}
-            traffic = asyncio.create_task(drive(players, rounds=12, pause=0.1))
-            await asyncio.sleep(1.0)
-            holder.proc.send_signal(signal.SIGKILL)
-            holder.proc.wait()
-            killed_at = asyncio.get_running_loop().time()
-            killed_wall_ms = time.time() * 1000
-
-            async def taken_over() -> None:
-                lease = await r.get("lb:lease")
-                assert lease and lease.decode().split(":")[1] in {str(s.proc.pid) for s in survivors}
-
-            await eventually(taken_over)
-            assert asyncio.get_running_loop().time() - killed_at < 3 * settings.flush_ms / 1000 + 1.0
-            acked = await traffic
-            totals = await totals_from_profiles(http, survivors[0].url, players)
-            assert totals == acked
-
-            async def settled() -> list[dict]:
-                rows = await board_of(http, survivors[1].url, "region:eu")
-                assert {r["player_id"]: r["score"] for r in rows} == totals
-                return rows
-
-            rows = await eventually(settled)
-            await asyncio.sleep(settings.flush_ms * 2 / 1000)
-            for watcher in watchers:
-                result = await watcher.result()
-                check_deltas(result, settings.flush_ms)
-                assert result["boards"]["region:eu"]["all"] == rows
-                assert max(d["received"] for d in result["deltas"]["region:eu"]) > killed_wall_ms  # deltas resumed
-            for client in players.values():
-                await client.sio.disconnect()
+        await kill_9_run(instances, settings, r)
     finally:
         await r.aclose()
+
+
+async def kill_9_run(instances, settings, r) -> None:
+    """The lease holder killed mid-traffic; `r` a client of the instances' Redis (the lease)."""
+    holder = await instances()
+
+    async def holds() -> None:
+        lease = await r.get(LEASE_KEY)
+        assert lease and lease.decode().split(":")[1] == str(holder.proc.pid)
+
+    await eventually(holds)
+    survivors = [await instances(), await instances()]
+    watchers = [await Watcher.start(node.url, t, ["region:eu"])
+                for node in survivors for t in ("websocket", "polling")]
+    async with aiohttp.ClientSession() as http:
+        players = {f"k{i}": await make_player(http, survivors[i % 2].url, f"k{i}", "eu", None) for i in range(4)}
+        traffic = asyncio.create_task(drive(players, rounds=12, pause=0.1))
+        await asyncio.sleep(1.0)
+        holder.proc.send_signal(signal.SIGKILL)
+        holder.proc.wait()
+        killed_at = asyncio.get_running_loop().time()
+        killed_wall_ms = time.time() * 1000
+
+        async def taken_over() -> None:
+            lease = await r.get(LEASE_KEY)
+            assert lease and lease.decode().split(":")[1] in {str(s.proc.pid) for s in survivors}
+
+        await eventually(taken_over)
+        assert asyncio.get_running_loop().time() - killed_at < 3 * settings.flush_ms / 1000 + 1.0
+        acked = await traffic
+        totals = await totals_from_profiles(http, survivors[0].url, players)
+        assert totals == acked
+
+        async def settled() -> list[dict]:
+            rows = await board_of(http, survivors[1].url, "region:eu")
+            assert {r["player_id"]: r["score"] for r in rows} == totals
+            return rows
+
+        rows = await eventually(settled)
+        await asyncio.sleep(settings.flush_ms * 2 / 1000)
+        for watcher in watchers:
+            result = await watcher.result()
+            check_deltas(result, settings.flush_ms)
+            assert result["boards"]["region:eu"]["all"] == rows
+            assert max(d["received"] for d in result["deltas"]["region:eu"]) > killed_wall_ms  # deltas resumed
+        for client in players.values():
+            await client.sio.disconnect()

@@ -11,11 +11,14 @@ from hypothesis import HealthCheck, given, settings as hsettings, strategies as 
 from redis.asyncio import Redis
 
 from app.clock import now_ms
+from app.leaderboard import keys
 from app.leaderboard.boards import BoardStore, Standing
 from app.leaderboard.feed import RoomFeed
 from app.leaderboard.flusher import Flusher, LeaseLost
 from app.leaderboard.lease import FlushLease
+from app.leaderboard.periods import STANDARD
 from app.leaderboard.queue import DeltaQueue
+from tests.support import make_standing
 
 TOP_N = 3
 ROOM = "region:eu"
@@ -86,7 +89,7 @@ async def scenario(url: str, batches: list[list[tuple[int, int]]], permutations:
                 totals[pid] = totals.get(pid, 0) + points
                 versions[pid] = versions.get(pid, 0) + 1
                 reached[pid] = t
-                made.append(Standing(pid, pid.upper(), "eu", None, versions[pid], totals[pid], totals[pid],
+                made.append(make_standing(pid, pid.upper(), "eu", None, versions[pid], totals[pid], totals[pid],
                                      totals[pid], t))
             perm = permutations[index % len(permutations)]
             ordered = sorted(range(len(made)), key=lambda i: perm[i % len(perm)] * 1000 + i)
@@ -108,7 +111,8 @@ async def scenario(url: str, batches: list[list[tuple[int, int]]], permutations:
         expected = from_scratch(totals, reached)
         for period in ("all", "daily", "weekly"):
             assert model["boards"][period] == expected, period
-        assert (await rig.feed.snapshot(ROOM)) == {"room": ROOM, "seq": model["seq"], "boards": model["boards"]}
+        assert (await rig.feed.snapshot(ROOM)) == {"room": ROOM, "seq": model["seq"], "boards": model["boards"],
+                                                   "resets_at": STANDARD.all_resets_at(rig.clock())}
         page, count = await rig.boards.page(ROOM, "all", 0, TOP_N, base)
         assert page == expected and count == len(totals)
     finally:
@@ -140,7 +144,7 @@ async def rig(redis_proc):
 
 
 def standing(pid: str, version: int, points: int, at: int) -> Standing:
-    return Standing(pid, pid, "eu", "owls", version, points, points, points, at)
+    return make_standing(pid, pid, "eu", "owls", version, points, points, points, at)
 
 
 async def test_period_rollover_sends_reset_with_the_new_board(rig):
@@ -164,10 +168,10 @@ async def test_period_rollover_sends_reset_with_the_new_board(rig):
     await flusher.flush_once()
     delta = [p for room, _, p in rig.notifier.sent if room == ROOM][-1]
     assert "reset" not in delta and delta["boards"]["daily"] == [row(1, "bob", 5)]
-    # The new day's board expires two days after that day ends.
+    # The new day's board expires BOARD_HISTORY_DAYS (35) and a day after that day ends.
     tuesday = monday + timedelta(days=1)
-    expires = await rig.redis.execute_command("PEXPIRETIME", f"lb:region:eu:d:{tuesday:%Y-%m-%d}")
-    assert expires == int((tuesday + timedelta(days=3)).timestamp() * 1000)
+    expires = await rig.redis.execute_command("PEXPIRETIME", keys.board("region:eu", f"d:{tuesday:%Y-%m-%d}"))
+    assert expires == int((tuesday + timedelta(days=1 + 35 + 1)).timestamp() * 1000)
 
 
 async def test_a_fenced_flush_applies_nothing_and_the_next_holder_redoes_it(rig):
@@ -213,7 +217,7 @@ async def test_seq_never_goes_back_when_redis_comes_back_empty(rig):
 
 def at(pid: str, version: int, points: int, t: int, region: str = "eu", guild: str | None = "owls",
        moves: int = 0, daily: int | None = None) -> Standing:
-    return Standing(pid, pid, region, guild, version, points, points if daily is None else daily, points, t, moves)
+    return make_standing(pid, pid, region, guild, version, points, points if daily is None else daily, points, t, moves)
 
 
 def row(rank: int, pid: str, score: int) -> dict:
@@ -227,7 +231,8 @@ async def board_ids(rig, board: str, period: str = "all", now: int | None = None
 
 def watched(rig, room: str, snapshot: dict) -> dict:
     """What a watcher holding `snapshot` shows after every delta sent to the room since."""
-    model = {"seq": snapshot["seq"], "boards": {p: list(rows) for p, rows in snapshot["boards"].items()}}
+    model = {"seq": snapshot["seq"], "boards": {p: list(rows) for p, rows in snapshot["boards"].items()},
+             "resets_at": snapshot["resets_at"]}
     for sent_room, event, delta in rig.notifier.sent:
         if sent_room == room and event == "leaderboard:delta" and delta["seq"] > model["seq"]:
             assert delta["seq"] == model["seq"] + 1
@@ -387,7 +392,7 @@ async def test_rollover_resets_active_rooms_and_lets_idle_ones_expire(rig):
     assert resets == {1: ["daily"], 7: ["weekly"]}
     assert await rig.redis.zrange(ROOMS_KEY, 0, -1) == []  # dropped after the window
     assert last_touch == monday + 8 * DAY + 1000
-    for key in ("seq:region:sa", "lb:pub:region:sa:all", "lb:pubpk:region:sa"):
+    for key in (keys.seq("region:sa"), keys.published("region:sa", "all"), keys.PUBPK_PREFIX + "{region:sa}"):
         assert await rig.redis.pexpiretime(key) == last_touch + ROOM_KEEP_MS, key
     # An active room still gets its reset, and the idle one still no delta.
     await rig.queue.push(at("new", 1, 5, rig.clock() + 1))
@@ -398,8 +403,8 @@ async def test_rollover_resets_active_rooms_and_lets_idle_ones_expire(rig):
     assert deltas[ROOM]["reset"] == ["daily"] and deltas[ROOM]["boards"] == {"daily": []}
     assert await rig.redis.zrange(ROOMS_KEY, 0, -1) == [b"guild:owls", b"region:eu"]
     # Once the idle room's keys are gone (as they expire), its seq still only goes up.
-    seq = int(await rig.redis.get("seq:region:sa"))
-    await rig.redis.delete("seq:region:sa", "lb:pub:region:sa:all", "lb:pubpk:region:sa")
+    seq = int(await rig.redis.get(keys.seq("region:sa")))
+    await rig.redis.delete(keys.seq("region:sa"), keys.published("region:sa", "all"), keys.PUBPK_PREFIX + "{region:sa}")
     await rig.queue.push(at("old", 2, 20, rig.clock() + 1, region="sa", guild=None))
     delta = {d["room"]: d for d in await flusher.flush_once()}["region:sa"]
     assert delta["seq"] > seq and delta["boards"]["all"] == [row(1, "old", 20)]

@@ -5,12 +5,14 @@ under a reader never holds the queue up."""
 from __future__ import annotations
 
 from app.anticheat.suspensions import Suspensions
-from app.clock import day_key, now_ms, week_key
+from app.clock import now_ms
 from app.leaderboard.boards import BoardStore, Standing
 from app.leaderboard.flusher import BUILT_KEY, Flusher, FlushLoop
 from app.leaderboard.lease import FlushLease
+from app.leaderboard.periods import day_key, week_key
 from app.leaderboard.queue import STREAM, DeltaQueue
 from app.leaderboard.rebuild import rebuild_boards
+from tests.support import make_standing
 
 CAP = 50  # Redis trims whole stream nodes (100 entries by default), so the stream reaches ~150
 
@@ -21,7 +23,7 @@ class Recorder:
 
 
 def standing(pid: str, version: int, total: int, at: int) -> Standing:
-    return Standing(pid, pid, "eu", None, version, total, total, total, at)
+    return make_standing(pid, pid, "eu", None, version, total, total, total, at)
 
 
 async def test_the_stream_is_capped_and_a_trim_is_recorded(redis):

@@ -4,12 +4,15 @@ into an empty Redis, or over boards that still hold a player's old region and gu
 from __future__ import annotations
 
 from app.anticheat.suspensions import Suspensions
-from app.clock import day_key, now_ms, week_key
-from app.leaderboard.boards import PERIODS, BoardStore, Standing
+from app.clock import now_ms
+from app.leaderboard.boards import BoardStore, Standing
 from app.leaderboard.flusher import Flusher
 from app.leaderboard.lease import FlushLease
+from app.leaderboard.periods import STANDARD, day_key, week_key
 from app.leaderboard.queue import DeltaQueue
 from app.leaderboard.rebuild import rebuild_boards
+
+PERIODS = STANDARD.names
 
 
 class Recorder:

@@ -13,6 +13,7 @@ import redis.asyncio
 
 from app.clock import now_ms
 from app.leaderboard.boards import Standing
+from app.leaderboard.keys import PLACE_KEY
 from app.leaderboard.queue import DeltaQueue
 from app.server import REBUILD, REDIS
 from tests.conftest import RedisProcess, eventually, open_client
@@ -53,7 +54,7 @@ async def test_erase_takes_the_player_off_every_board_and_deletes_what_is_kept(o
     # Nor in Redis: no name, no placement.
     r = redis.asyncio.Redis.from_url(redis_proc.url)
     try:
-        assert await r.hget("names", e) is None and await r.hget("lb:place", e) is None
+        assert await r.hget("names", e) is None and await r.hget(PLACE_KEY, e) is None
     finally:
         await r.aclose()
 

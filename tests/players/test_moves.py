@@ -4,8 +4,10 @@ region or two guild boards, and watchers of both rooms see it in their next delt
 
 from __future__ import annotations
 
-from app.leaderboard.boards import PERIODS
+from app.leaderboard.periods import STANDARD
 from tests.conftest import Client, eventually
+
+PERIODS = STANDARD.names
 
 
 class RoomView:

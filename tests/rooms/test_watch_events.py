@@ -15,7 +15,11 @@ async def test_spectator_watches_region_and_gets_snapshot_and_delta(connect, pla
     reply = await spectator.call("watch", {"room": "region:eu"})
     assert reply["ok"] and reply["room"] == "region:eu"
     snapshot = reply["snapshot"]
-    assert snapshot == {"room": "region:eu", "seq": snapshot["seq"], "boards": {"all": [], "daily": [], "weekly": []}}
+    assert snapshot == {"room": "region:eu", "seq": snapshot["seq"], "boards": {"all": [], "daily": [], "weekly": []},
+                        "resets_at": snapshot["resets_at"]}
+    # The next UTC midnight, and the next Monday's.
+    daily, weekly = snapshot["resets_at"]["daily"], snapshot["resets_at"]["weekly"]
+    assert daily.endswith("T00:00:00.000Z") and weekly.endswith("T00:00:00.000Z") and daily <= weekly
     session, client = await player(region="eu", name="Eve")
     await client.play("quick")
     deltas = await spectator.wait_event("leaderboard:delta")

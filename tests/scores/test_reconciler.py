@@ -58,11 +58,13 @@ async def test_reconciler_finishes_a_half_done_credit_by_itself(rig, http, total
         body = await profile(http, app.url, pid)
         assert body["score"]["total"] == 10
         assert "first_action" in [a["id"] for a in body["achievements"]]
+        # The ack is stored last, a moment after the board and the achievements: waited for too.
+        log = await repo.actions.find_one({"player_id": pid})
+        assert log["state"] == "done" and log["ack"]["score"]["total"] == 10
 
     await eventually(finished, timeout=15)
     assert time.monotonic() - started < 15
     log = await repo.actions.find_one({"player_id": pid})
-    assert log["state"] == "done" and log["ack"]["score"]["total"] == 10
     assert "first_action" in log["ack"]["achievements"]
     # The client's retry, whenever it comes, answers that credit once.
     again = await client.call("action:complete", payload)

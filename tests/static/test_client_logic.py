@@ -1,6 +1,7 @@
 """static/client.js and static/pow-worker.js under node's test runner, without a browser: the
 leaderboard rules of PROTOCOL.md section 6 (replace by rank, drop past TOP_N, reset, ignore old seq,
-re-watch on a gap and after a reconnect), error texts, and the proof of work.
+re-watch on a gap and after a reconnect), error texts, and the proof of work; (v1.1) countdowns,
+day and ISO-week keys and stepping through ended boards.
 The tests themselves are tests/static/client.test.mjs."""
 
 from __future__ import annotations

@@ -1,0 +1,132 @@
+"""Fixtures of the tournament tests: a store on a database of its own with a service on a clock
+the test turns, and an app with API_KEY with an operator's HTTP calls."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from typing import Any
+
+import aiohttp
+import pytest
+from pymongo import AsyncMongoClient, monitoring
+
+from app.clock import iso, now_ms
+from app.config import Secret, Settings
+from app.scores.achievements import AchievementBook
+from app.scores.repository import ScoreRepository
+from app.tournaments.service import TournamentService
+from app.tournaments.store import TournamentStore
+from tests.conftest import TEST_ACTIONS
+
+API_KEY = "tournament-key-0123456789"
+AUTH = {"Authorization": f"Bearer {API_KEY}"}
+REGIONS = ("na", "eu", "apac", "sa", "oce")
+MINUTE = 60_000
+HOUR = 60 * MINUTE
+
+
+class Clock:
+    """The server's clock, turned by the test."""
+
+    def __init__(self, ms: int) -> None:
+        self.ms = ms
+
+    def __call__(self) -> int:
+        return self.ms
+
+
+class Commands(monitoring.CommandListener):
+    """Every command the client sends MongoDB, by name: what "no store read" is checked on."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        self.sent.append(event.command_name)
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+class Stack:
+    """A tournament store and a score repository on one database of their own."""
+
+    def __init__(self, db: Any, commands: Commands) -> None:
+        self.db = db
+        self.commands = commands
+        self.store = TournamentStore(db)
+        self.repo = ScoreRepository(db)
+        self.announced: list[tuple[str, dict]] = []
+
+    async def announce(self, player_id: str, payload: dict) -> None:
+        self.announced.append((player_id, payload))
+
+    def service(self, clock: Clock, **changes: Any) -> TournamentService:
+        options: dict[str, Any] = {
+            "store": self.store, "actions": list(TEST_ACTIONS["actions"]), "regions": REGIONS, "history_days": 35,
+            "book": AchievementBook.load({}), "unlock": self.repo.unlock, "announce": self.announce,
+            "settle_ms": 1000, "award_hold_ms": 10_000, "clock": clock,
+        }
+        return TournamentService(**{**options, **changes})
+
+
+@pytest.fixture
+async def stack(mongo_proc) -> AsyncIterator[Stack]:
+    commands = Commands()
+    client: AsyncMongoClient = AsyncMongoClient(mongo_proc.url, event_listeners=[commands], timeoutMS=5000)
+    built = Stack(client[f"tn_{uuid.uuid4().hex[:10]}"], commands)
+    await built.store.ensure_indexes()
+    await built.repo.ensure_indexes()
+    yield built
+    await client.close()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(now_ms())
+
+
+def body(start_ms: int, end_ms: int, **extra: Any) -> dict:
+    """A PUT body as a client sends it (ISO times)."""
+    return {"title": "Weekend cup", "start_at": iso(start_ms), "end_at": iso(end_ms), **extra}
+
+
+def loaded(start_ms: int, end_ms: int, **extra: Any) -> dict:
+    """The same, as TournamentSchema loads it (what the service takes)."""
+    return {"title": "Weekend cup", "start_ms": start_ms, "end_ms": end_ms, "actions": None, "regions": None,
+            "max_players": None, **extra}
+
+
+class Operator:
+    def __init__(self, http: aiohttp.ClientSession, url: str) -> None:
+        self.http = http
+        self.url = url
+
+    async def call(self, method: str, path: str, *, key: bool = True, **kwargs: Any) -> tuple[int, Any]:
+        headers = {**(AUTH if key else {}), **kwargs.pop("headers", {})}
+        async with self.http.request(method, f"{self.url}{path}", headers=headers, **kwargs) as resp:
+            return resp.status, await resp.json()
+
+    async def put(self, tid: str, payload: Any, **kwargs: Any) -> tuple[int, Any]:
+        return await self.call("PUT", f"/api/v1/tournaments/{tid}", json=payload, **kwargs)
+
+
+@pytest.fixture
+def op_settings(settings: Settings) -> Settings:
+    return replace(settings, api_key=Secret(API_KEY))
+
+
+@pytest.fixture
+async def app_url(start_app, op_settings: Settings) -> str:
+    """The shared fixtures (new_session, connect, player) play on an app with API_KEY."""
+    return (await start_app(op_settings)).url
+
+
+@pytest.fixture
+async def operator(http: aiohttp.ClientSession, app_url: str) -> Operator:
+    return Operator(http, app_url)
