@@ -170,11 +170,12 @@ def _direct_transport(socket: Any, ws: Any) -> Any:
 def _busy(socket: Any, ws: Any) -> bool:
     """Whether engine.io holds a packet for this websocket that it has not written yet."""
     queue = socket.queue
-    # Private: asyncio.Queue._unfinished_tasks counts packets put and not yet marked done. engine.io's
-    # writer marks a packet done only once it runs again after taking it (on Python 3.11 wait_for
-    # takes it off the queue in a task of its own), so a packet taken but not yet written counts
-    # here while the queue already looks empty. `sending`: the writer is inside a send (aiohttp
-    # waiting for the transport to drain), holding the rest of what it took.
+    # Private: asyncio.Queue._unfinished_tasks counts packets put and not yet marked done (SendQueue,
+    # app/engine.py, keeps the same count). engine.io's own writer marks a packet done only once it
+    # runs again after taking it (on Python 3.11 wait_for takes it off the queue in a task of its
+    # own), so a packet taken but not yet written counts here while the queue already looks empty.
+    # `sending`: the writer (or a WebSocketSender) is inside a send (aiohttp waiting for the
+    # transport to drain), holding the rest of what it took.
     return not queue.empty() or queue._unfinished_tasks > 0 or ws.sending > 0
 
 

@@ -8,11 +8,12 @@ idle websocket then held about 15 kB of engine.io's objects, as much as aiohttp'
 (bench/connmem.py shows where it goes).
 
 Here a session has a SendQueue (a list and a counter), one PING timer serves every session, and a
-websocket session runs one task of its own, its writer, which waits on the queue directly. The
-reader needs no timeout of its own: a client that closes the websocket ends it, and every other
-end of a session goes through AsyncSocket.close (the client's CLOSE packet, a ping timeout found by
-engine.io's service task, a server close), which stops a websocket session's writer within the ping
-timeout; the writer then closes the websocket, which ends the reader.
+websocket session has no task of its own while idle: its reader runs in aiohttp's request task,
+and what is queued is sent by a task that runs only while there is something to send (a
+WebSocketSender). The reader needs no timeout of its own: a client that closes the websocket ends
+it, and every other end of a session goes through AsyncSocket.close (the client's CLOSE packet, a
+ping timeout found by engine.io's service task, a server close), which ends a websocket session's
+sending within the ping timeout; that closes the websocket, which ends the reader.
 
 Private names of python-engineio used here are listed in tests/test_private_names.py.
 """
@@ -31,18 +32,20 @@ from engineio import async_socket, exceptions, packet
 class SendQueue:
     """What engine.io needs of a session's queue (asyncio.Queue's behaviour, unbounded), in a list.
 
-    One consumer at a time in practice (the websocket writer, or a long-poll), any number of
+    One consumer at a time in practice (a websocket's sender, or a long-poll), any number of
     producers; put never waits. `_unfinished_tasks` is asyncio.Queue's name for the packets put
-    and not yet marked done, which app/broadcast.py reads on either kind of queue.
+    and not yet marked done, which app/broadcast.py reads on either kind of queue. `sender`, once
+    set, is told of every put (a websocket session's), instead of a consumer waiting in get.
     """
 
-    __slots__ = ("_items", "_getters", "_joiners", "_unfinished_tasks")
+    __slots__ = ("_items", "_getters", "_joiners", "_unfinished_tasks", "sender")
 
     def __init__(self) -> None:
         self._items: list[Any] = []
         self._getters: list[asyncio.Future[None]] = []
         self._joiners: list[asyncio.Future[None]] | None = None
         self._unfinished_tasks = 0
+        self.sender: WebSocketSender | None = None
 
     def qsize(self) -> int:
         return len(self._items)
@@ -56,7 +59,10 @@ class SendQueue:
     def put_nowait(self, item: Any) -> None:
         self._items.append(item)
         self._unfinished_tasks += 1
-        self._wake_getter()
+        if self.sender is not None:
+            self.sender.wake()
+        else:
+            self._wake_getter()
 
     async def put(self, item: Any) -> None:
         self.put_nowait(item)
@@ -110,6 +116,58 @@ class SendQueue:
             if not getter.done():
                 getter.set_result(None)
                 break
+
+
+class WebSocketSender:
+    """Sends a websocket session's queue, in order, from a task that runs only while the queue holds
+    something (engine.io's writer task waited on the queue for the session's whole life), until
+    engine.io's end-of-queue marker (None) or a failed send; then closes the websocket.
+
+    A packet is marked done as it is taken, as engine.io's poll does; while the task is scheduled
+    the queue is not empty, and while it sends, the websocket's send is in progress: app/broadcast.py
+    sees either as a busy recipient.
+    """
+
+    __slots__ = ("queue", "ws", "task", "ended")
+
+    def __init__(self, queue: SendQueue, ws: Any) -> None:
+        self.queue = queue
+        self.ws = ws
+        self.task: asyncio.Task[None] | None = None
+        self.ended = False
+
+    def wake(self) -> None:
+        if self.task is None and not self.ended:
+            self.task = asyncio.ensure_future(self._send())
+
+    async def _send(self) -> None:
+        queue = self.queue
+        try:
+            while not self.ended and not queue.empty():
+                pkt = queue.get_nowait()
+                queue.task_done()
+                if pkt is None:
+                    self.ended = True
+                else:
+                    await self.ws.send(pkt.encode())
+        except Exception:  # noqa: BLE001 - a failed send ends the connection, as engine.io's writer does
+            self.ended = True
+        try:
+            if self.ended:
+                await self.ws.close()
+        except Exception:  # noqa: BLE001 - closing a websocket that failed: nothing left to tell anyone
+            pass
+        finally:
+            self.task = None
+
+
+async def _drop_until_closed(ws: Any) -> None:
+    """Read and drop what a closed session's client still sends, until its websocket ends."""
+    try:
+        while await ws.wait() is not None:
+            pass
+    except (Exception, asyncio.CancelledError):  # noqa: BLE001 - any end of the websocket ends the drop
+        pass
 
 
 class Pinger:
@@ -177,7 +235,8 @@ class Engine(engineio.AsyncServer):
 
 
 class LeanSocket(async_socket.AsyncSocket):
-    """An AsyncSocket whose PING comes from the engine's Pinger and whose websocket runs one task."""
+    """An AsyncSocket whose PING comes from the engine's Pinger, and whose websocket holds no task
+    of its own while idle."""
 
     server: Engine
     # As engine.io's BaseSocket sets them (annotated here for mypy, which cannot infer them there).
@@ -198,7 +257,7 @@ class LeanSocket(async_socket.AsyncSocket):
             self.queue.put_nowait(packet.Packet(packet.PING))
 
     async def close(self, wait: bool = True, abort: bool = False, reason: Any = None) -> None:
-        """engine.io's close; then a websocket session's writer is stopped, which closes the
+        """engine.io's close; then a websocket session's sending is ended, which closes the
         websocket, within the ping timeout: replies still in flight (an ack a handler is
         finishing) go out meanwhile, and a client that closes the websocket itself ends it
         sooner. engine.io's own reader and writer found the end through their 45 s timeouts (the
@@ -212,20 +271,12 @@ class LeanSocket(async_socket.AsyncSocket):
 
     # Private: engine.io's websocket loop, run by its aiohttp websocket wrapper (the handler it was
     # built with). The same steps as engine.io's own, upgrade included, without the reader's task,
-    # the two wait_for timers and the writer's inner task.
+    # the two wait_for timers, and the writer task (a WebSocketSender instead).
     async def _websocket_handler(self, ws: Any) -> None:
-        limit = self.server.max_http_buffer_size
-
-        async def receive() -> Any:
-            data = await ws.wait()
-            if data and len(data) > limit:
-                raise ValueError("packet is too large")
-            return data
-
         if self.connected:  # an upgrade from long-polling: the probe, then the UPGRADE packet
             self.upgrading = True  # engine.io holds packet sends meanwhile
             try:
-                probe = packet.Packet(encoded_packet=await receive())
+                probe = packet.Packet(encoded_packet=await self._receive(ws))
             except (OSError, ValueError):
                 self.upgrading = False
                 return
@@ -235,7 +286,7 @@ class LeanSocket(async_socket.AsyncSocket):
             await ws.send(packet.Packet(packet.PONG, data="probe").encode())
             await self.queue.put(packet.Packet(packet.NOOP))  # ends the pending long-poll
             try:
-                upgrade = packet.Packet(encoded_packet=await receive())
+                upgrade = packet.Packet(encoded_packet=await self._receive(ws))
             except (OSError, ValueError):
                 self.upgrading = False
                 return
@@ -248,12 +299,17 @@ class LeanSocket(async_socket.AsyncSocket):
             self.connected = True
             self.upgraded = True
 
-        writer = asyncio.ensure_future(self._write(ws))
+        sender = self.queue.sender = WebSocketSender(self.queue, ws)
+        sender.wake()  # what was queued before (engine.io's OPEN packet, or what came during the upgrade)
         try:
             while True:
                 try:
-                    data = await receive()
-                except (Exception, asyncio.CancelledError):  # noqa: BLE001 - any failure, or a cancel, ends the loop, as in engine.io's
+                    # ws.wait awaited here, not through _receive: one coroutine fewer held per connection.
+                    data = await ws.wait()
+                    if data and len(data) > self.server.max_http_buffer_size:
+                        break  # as engine.io's: a packet too large ends the connection
+                # Any failure, or a cancel, ends the loop, as in engine.io's.
+                except (Exception, asyncio.CancelledError):  # noqa: BLE001
                     break
                 if data is None:  # the client closed
                     break
@@ -265,30 +321,29 @@ class LeanSocket(async_socket.AsyncSocket):
                 except exceptions.UnknownPacketError:
                     pass
                 except exceptions.SocketIsClosedError:
+                    # Closed by the server (a refused packet, a revocation): its sender is closing the
+                    # websocket, and aiohttp's close waits for the client's CLOSE frame through this
+                    # reader. Frames until then are read and dropped, so the close completes (or
+                    # times out) as with engine.io's own loop, rather than the transport being cut
+                    # under a client that is still sending. Dropped unparsed and without a turn of
+                    # the loop each: an attacker's flood is read off as fast as it comes.
+                    await _drop_until_closed(ws)
                     break
                 except Exception:  # noqa: BLE001 - logged, and the connection goes on, as engine.io's
                     self.server.logger.exception("Unknown receive error")
         finally:
-            self.queue.put_nowait(None)  # the writer stops, and closes the websocket
+            self.queue.put_nowait(None)  # the sending ends, and closes the websocket
             try:
                 # Shielded: aiohttp cancels this task when the connection is lost (with handler
-                # cancellation on), and the cancel must not reach the writer before it closed.
-                await asyncio.shield(writer)
+                # cancellation on), and the cancel must not reach the sender before it closed.
+                if sender.task is not None:
+                    await asyncio.shield(sender.task)
             except asyncio.CancelledError:
                 pass  # as engine.io's loop takes a cancel: the end of the connection, closed below
             await self.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_CLOSE)
 
-    async def _write(self, ws: Any) -> None:
-        """Sends what is queued, in order, until engine.io's end-of-queue marker; then closes the
-        websocket. A packet is marked done as it is taken, as engine.io's poll does."""
-        queue = self.queue
-        try:
-            while True:
-                pkt = await queue.get()
-                queue.task_done()
-                if pkt is None:
-                    break
-                await ws.send(pkt.encode())
-        except Exception:  # noqa: BLE001 - a failed send ends the connection, as engine.io's writer does
-            pass
-        await ws.close()
+    async def _receive(self, ws: Any) -> Any:
+        data = await ws.wait()
+        if data and len(data) > self.server.max_http_buffer_size:
+            raise ValueError("packet is too large")
+        return data

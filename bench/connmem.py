@@ -3,7 +3,7 @@
 The app runs in process (create_app on an aiohttp AppRunner/TCPSite, the garbage collector tuned as
 `python -m app` tunes it), on its own redis-server and MongoDB-wire store, with the settings
 bench/sidebyside.py gives `python -m app` (abuse limits off, TOP_N 10), and as there ten players
-of region eu score first (so each watch is answered with full boards). One node process
+of region eu score first (so each watch is answered with full boards), then leave. One node process
 (bench/watchers.mjs) opens N websocket watchers of `region:eu`, as in sidebyside. A few watchers
 come and go first, so that what the first connections build once (imports, caches, metric children,
 the Redis pool) is not counted per connection.
@@ -179,30 +179,26 @@ async def round_of(node: str, url: str, sio, args: argparse.Namespace) -> tuple[
     return receiver, ready
 
 
-async def seat(url: str) -> list:
+async def seat(url: str) -> None:
     """As sidebyside does: TOP_N players of region eu score, so that each watcher's snapshot holds
-    TOP_N rows in each period; they stay connected (counted before the watchers, as there)."""
+    TOP_N rows in each period. They leave once the board is full: clients in this process would
+    find its loop stalled by tracemalloc's snapshots, past their ping wait."""
     async with aiohttp.ClientSession() as http:
         seated = [await player(http, url, f"seat{i:02d}") for i in range(TOP_N)]
-    await asyncio.gather(*(complete(sio, ACTION) for sio in seated))
-    for _ in range(300):
-        if await asyncio.to_thread(board_rows, url) >= TOP_N:
-            break
-        await asyncio.sleep(0.1)
-    else:
-        raise RuntimeError(f"{ROOM} did not fill up within 30 s")
-    return seated
-
-
-async def measure(args: argparse.Namespace, node: str, url: str, sio) -> None:
-    seated = await seat(url)
     try:
-        await watch(args, node, url, sio)
+        await asyncio.gather(*(complete(sio, ACTION) for sio in seated))
+        for _ in range(300):
+            if await asyncio.to_thread(board_rows, url) >= TOP_N:
+                break
+            await asyncio.sleep(0.1)
+        else:
+            raise RuntimeError(f"{ROOM} did not fill up within 30 s")
     finally:
         await asyncio.gather(*(client.disconnect() for client in seated), return_exceptions=True)
 
 
-async def watch(args: argparse.Namespace, node: str, url: str, sio) -> None:
+async def measure(args: argparse.Namespace, node: str, url: str, sio) -> None:
+    await seat(url)
     # Warm-up: the first connections build what every later one shares.
     warm = await Receiver.start(node, url, WARMUP_WATCHERS, WARMUP_WATCHERS)
     await warm.line(120)

@@ -162,7 +162,7 @@ ENGINE_OVERRIDDEN: list[tuple[type, str, tuple[str, ...], str]] = [
     (engineio.AsyncServer, "create_queue", ("self", "args", "kwargs"), "app/engine.py Engine: a SendQueue per session"),
     (async_socket.AsyncSocket, "schedule_ping", ("self",), "app/engine.py LeanSocket: PINGs from one shared timer"),
     (async_socket.AsyncSocket, "_websocket_handler", ("self", "ws"),
-     "app/engine.py LeanSocket: the websocket loop with one task of its own"),
+     "app/engine.py LeanSocket: the websocket loop with no task of its own while idle"),
     (async_socket.AsyncSocket, "close", ("self", "wait", "abort", "reason"),
      "app/engine.py LeanSocket: a closed websocket session's writer stopped"),
     (engineio_aiohttp.WebSocket, "__call__", ("self", "environ"),

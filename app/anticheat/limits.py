@@ -20,6 +20,7 @@ from app.anticheat.behaviour import DifficultyBonus
 from app.breaker import Breaker
 from app.leaderboard.keys import BONUS_KEY, SUSPENDED_KEY, rate_limit
 from app.lua import register
+from app.pipelined import PipelinedScript
 
 log = logging.getLogger(__name__)
 
@@ -65,14 +66,15 @@ class RateLimiter:
     def __init__(self, redis: Redis, breaker: Breaker | None = None, bonus: DifficultyBonus | None = None) -> None:
         self._redis = redis
         self._breaker = breaker or Breaker()
-        self._script = register(redis, __file__, "admission.lua")
+        # Pipelined: the starts of many players in one event-loop step cost one round trip.
+        self._script = PipelinedScript(redis, register(redis, __file__, "admission.lua"))
         self._local = LocalWindows()
         self._bonus = bonus
 
     async def hit(self, key: str, limit: int, window_ms: int, now_ms: int, member: str) -> int:
         if self._breaker.ready():
             try:
-                _, wait, _ = await self._script(keys=[rate_limit(key)], args=[now_ms, window_ms, limit, member])
+                _, wait, _ = await self._script([rate_limit(key)], [now_ms, window_ms, limit, member])
                 return int(wait)
             except (RedisError, OSError):
                 self._breaker.trip()
@@ -88,7 +90,7 @@ class RateLimiter:
             # One hash slot for the three (keys.ADMISSION_TAG): a Redis Cluster runs it on one node.
             keys = [rate_limit(key), SUSPENDED_KEY] + ([BONUS_KEY] if bonus is None else [])
             try:
-                suspended, wait, raw = await self._script(keys=keys, args=[now_ms, window_ms, limit, member, player_id])
+                suspended, wait, raw = await self._script(keys, [now_ms, window_ms, limit, member, player_id])
             except (RedisError, OSError):
                 self._breaker.trip()
                 log.warning("suspension check skipped, rate limits counted locally: Redis unavailable",

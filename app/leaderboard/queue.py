@@ -23,7 +23,8 @@ from redis.exceptions import RedisError, ResponseError
 from app.breaker import Breaker
 from app.leaderboard.boards import Standing
 from app.leaderboard.keys import GROUP, LOST_KEY, STREAM
-from app.lua import register, run_each
+from app.lua import register
+from app.pipelined import PipelinedScript
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,8 @@ class DeltaQueue:
         self._breaker = breaker or Breaker()
         self.max_len = max_len
         self._append = register(redis, __file__, "append.lua")
+        # One standing a completion: those of the completions of one event-loop step share a round trip.
+        self._append_one = PipelinedScript(redis, self._append)
         self._backlog: deque[Standing] = deque()
         self.overflowed = False
 
@@ -95,13 +98,15 @@ class DeltaQueue:
         for standing in standings:
             pairs = [item for pair in standing.to_fields().items() for item in pair]
             args += [len(pairs), *pairs]
-        if rank_on is None:
+        if len(standings) > 1:
             return await self._append(keys=[STREAM, LOST_KEY], args=args)
-        # The board is in another hash slot than the stream (app/leaderboard/keys.py): beside
-        # the append in one pipeline, one round trip on one server. The rank: one more than the
-        # players with as many points or more.
-        appended, ahead = await run_each(self._redis, self._append, [([STREAM, LOST_KEY], args)],
-                                         then=lambda pipe: pipe.zcount(rank_on, "-inf", -standings[0].total))
+        if rank_on is None:
+            return await self._append_one([STREAM, LOST_KEY], args)
+        # The board is in another hash slot than the stream (app/leaderboard/keys.py): its read
+        # goes right after the append, in the same pipeline. The rank: one more than the players
+        # with as many points or more.
+        appended, ahead = await self._append_one([STREAM, LOST_KEY], args,
+                                                 then=("ZCOUNT", rank_on, "-inf", -standings[0].total))
         return [appended, int(ahead) + 1]
 
     async def mark_lost(self) -> None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
-from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, InsertOne, UpdateOne, WriteConcern
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, InsertOne, ReadPreference, UpdateOne, WriteConcern
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, ConfigurationError
 
@@ -117,7 +117,11 @@ def open_database(url: str, name: str, timeout_ms: int) -> tuple[AsyncMongoClien
         tz_aware=True,
         appname="live-scoreboard",
     )
-    return client, client.get_database(name, write_concern=write_concern_for(client))
+    # The primary, whatever the URL's readPreference: a credit reads back what it just wrote
+    # (the totals, the stored ack), and a secondary may not have it yet. Retryable writes stay
+    # the driver's default (on), so an election during a write costs a retry, not an error.
+    return client, client.get_database(name, write_concern=write_concern_for(client),
+                                       read_preference=ReadPreference.PRIMARY)
 
 
 def _raise_unless_only_duplicates(exc: BulkWriteError) -> set[int]:

@@ -9,7 +9,7 @@ import asyncio
 import uuid
 
 import pytest
-from pymongo import WriteConcern
+from pymongo import ReadPreference, WriteConcern
 from pymongo.errors import BulkWriteError, ConfigurationError
 
 from app.clock import now_ms
@@ -177,12 +177,17 @@ async def test_group_commit_answers_every_caller(repo):
     ("mongodb://h1:1,h2:1,h3:1/?replicaSet=rs0", WriteConcern(w="majority", j=True)),
     ("mongodb://h1:1,h2:1/?replicaSet=rs0&w=2&wtimeoutMS=2000", WriteConcern(w=2, j=True, wtimeout=2000)),
     ("mongodb://127.0.0.1:1/?w=majority&journal=false", WriteConcern(w="majority", j=True)),
+    ("mongodb://h1:1,h2:1,h3:1/?replicaSet=rs0&readPreference=secondaryPreferred",
+     WriteConcern(w="majority", j=True)),
 ])
 async def test_write_concern_is_the_urls_and_always_journaled(url, expected):
     client, db = open_database(url, "game", 1000)
     try:
         assert db.write_concern == expected
         assert db["players"].write_concern == expected
+        # Reads of what was just written go to the primary; an election costs a retry.
+        assert db.read_preference == ReadPreference.PRIMARY
+        assert client.options.retry_writes is True
     finally:
         await client.close()
 
