@@ -77,17 +77,22 @@ def is_cluster(url: str) -> bool:
     return url.partition("://")[0].lower() == CLUSTER_SCHEME
 
 
+def _credentials(netloc: str) -> tuple[str | None, str | None, str]:
+    """`user:password@` (either part optional, percent-decoded) and the host list after it."""
+    userinfo, _, hostlist = netloc.rpartition("@")
+    if not userinfo:
+        return None, None, hostlist
+    user, colon, secret = userinfo.partition(":")
+    return unquote(user) or None, unquote(secret) if colon else None, hostlist
+
+
 def parse_cluster_url(url: str) -> ClusterUrl:
     """The parts of a `redis+cluster://` URL; ValueError, saying what is wrong, for a bad one."""
     form = "redis+cluster://host:port[,host:port…]/"
     parts = urlsplit(url)
     if parts.scheme.lower() != CLUSTER_SCHEME:
         raise ValueError(f"a Cluster URL starts with {CLUSTER_SCHEME}://")
-    userinfo, _, hostlist = parts.netloc.rpartition("@")
-    username = password = None
-    if userinfo:
-        user, colon, secret = userinfo.partition(":")
-        username, password = unquote(user) or None, unquote(secret) if colon else None
+    username, password, hostlist = _credentials(parts.netloc)
     if not hostlist:
         raise ValueError(f"no node address: use {form}")
     nodes = tuple(_address(host, DEFAULT_CLUSTER_PORT, "node") for host in hostlist.split(","))
@@ -104,11 +109,7 @@ def parse_sentinel_url(url: str) -> SentinelUrl:
     parts = urlsplit(url)
     if parts.scheme.lower() != SENTINEL_SCHEME:
         raise ValueError(f"a Sentinel URL starts with {SENTINEL_SCHEME}://")
-    userinfo, _, hostlist = parts.netloc.rpartition("@")
-    username = password = None
-    if userinfo:
-        user, colon, secret = userinfo.partition(":")
-        username, password = unquote(user) or None, unquote(secret) if colon else None
+    username, password, hostlist = _credentials(parts.netloc)
     sentinels = tuple(_address(host) for host in hostlist.split(","))
     if not sentinels:
         raise ValueError(f"no sentinel address: use {form}")

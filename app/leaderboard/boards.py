@@ -344,10 +344,6 @@ class BoardStore:
         rank = cast(int | None, await self._redis.zrank(key, _text(cur).split("|", 1)[1]))
         return None if rank is None else rank + 1
 
-    async def rank_for(self, board: str, points: int, now_ms: int) -> int:
-        """The rank a score reached now takes: behind everyone with as many points or more."""
-        return int(await self._redis.zcount(self.key(board, ALL, now_ms), "-inf", -points)) + 1
-
     async def around(self, board: str, period: str, player_id: str, limit: int,
                      now_ms: int, period_key: str | None = None) -> tuple[list[dict], int] | None:
         rank = await self.rank(board, period, player_id, now_ms, period_key)
