@@ -1,10 +1,12 @@
 -- Functions that put standings on boards; the head of apply_one.lua and flush.lua (not run alone).
--- One run serves one board family (app/leaderboard/keys.py family_keys: a board name, its boards
--- of every period, its room's rows and seq, and the family's copies of the per-player state,
--- all in one hash slot): every board write outside the family is skipped, so the caller runs
--- it once per family a standing touches, `global` last (app/leaderboard/boards.py Placement).
+-- On a Redis Cluster one run serves one board family (app/leaderboard/keys.py family_keys: a
+-- board name, its boards of every period, its room's rows and seq, and the family's copies of
+-- the per-player state, all in one hash slot): every board write outside the family is skipped,
+-- so the caller runs it once per family a standing touches, `global` last (app/leaderboard/
+-- boards.py Placement). On one server the family is "*" (keys.py EVERY_FAMILY): one run serves
+-- every family, with `global`'s keys, and the families' copies are never written.
 -- KEYS[1] the family's placements, KEYS[2] its hidden set, KEYS[3] its erasures, KEYS[4] its
--- generations (for `global`: PLACE_KEY, HIDDEN_KEY, ERASED_KEY, GENERATION_KEY)
+-- generations (for `global` and "*": PLACE_KEY, HIDDEN_KEY, ERASED_KEY, GENERATION_KEY)
 -- ARGV[1] JSON context: {"family", "prefixes": {"board", "idx", ...}, ...} (keys.py SCRIPT_PREFIXES)
 -- A standing (app/leaderboard/boards.py Standing.script_value) is a JSON object:
 --   p player, r region, g guild ("" for none), v version, at reached_ms (a string), m moves,
@@ -21,7 +23,10 @@ local BOARD, IDX, FAMILY = PFX.board, PFX.idx, CTX.family
 -- `lb:{<board>}:`, to which a period key is appended (keys.py board()).
 local function B(board) return BOARD .. '{' .. board .. '}:' end
 local MINE = B(FAMILY)
-local function mine(zkey) return string.sub(zkey, 1, #MINE) == MINE end
+local EVERY = FAMILY == '*'
+local function mine(zkey) return EVERY or string.sub(zkey, 1, #MINE) == MINE end
+-- Whether this run publishes `room`'s rows (flush.lua): every room, or its family's own.
+local function my_room(room) return EVERY or room == FAMILY end
 -- Players taken off as erased by this run.
 local erased_now = {}
 

@@ -25,14 +25,25 @@ truth of both (the `hidden` flag, the `erasures` collection); a rebuild marks th
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import cast
 
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
+from redis.commands.core import AsyncScript
+from redis.typing import EncodableT, FieldT
 
 from app.leaderboard import keys
-from app.leaderboard.keys import ERASED_KEY, GENERATION_KEY, GLOBAL_FAMILY, HIDDEN_KEY, NAMES_KEY, PLACE_KEY
+from app.leaderboard.keys import (
+    ERASED_KEY,
+    EVERY_FAMILY,
+    GENERATION_KEY,
+    GLOBAL_FAMILY,
+    HIDDEN_KEY,
+    NAMES_KEY,
+    PLACE_KEY,
+)
 from app.leaderboard.periods import ALL, DAILY, STANDARD, WEEKLY, PeriodPoints, PeriodTable, Totals
 from app.lua import register, run_each, source
 from app.rooms.names import tournament_board
@@ -174,6 +185,18 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
+def player_of(member: bytes | str) -> str:
+    """The player of a board member, `<reached_ms:013>:<player_id>`."""
+    return _text(member).split(":", 1)[1]
+
+
+def row(rank: int, member: bytes | str, score: float, names: Mapping[str, str]) -> dict:
+    """A board row as PROTOCOL.md section 6 shows it, from a member and its score (-points);
+    `names`: player -> name (BoardStore.name_map)."""
+    player = player_of(member)
+    return {"rank": rank, "player_id": player, "name": names[player], "score": int(-score)}
+
+
 _COMPACT = (",", ":")
 
 
@@ -193,6 +216,8 @@ class Placement:
     families: dict[str, list[int]] = field(default_factory=dict)  # family -> indexes into values
 
     def batch(self, family: str) -> str:
+        if family in (GLOBAL_FAMILY, EVERY_FAMILY):
+            return json.dumps(self.values, separators=_COMPACT)
         return json.dumps([self.values[i] for i in self.families.get(family, [])], separators=_COMPACT)
 
 
@@ -219,14 +244,28 @@ class BoardStore:
             return 0
         await self.set_name(s.player_id, s.name)
         placement = await self.placement([s])
-        replies = await run_each(self._redis, self._apply, [
-            (keys.family_keys(family), [_context(family), placement.batch(family)]) for family in placement.families
-        ])
-        value = json.dumps(placement.values, separators=_COMPACT)
-        replies.append(await self._apply(keys=keys.family_keys(GLOBAL_FAMILY), args=[_context(GLOBAL_FAMILY), value]))
-        results = [json.loads(reply) for reply in replies]
-        await self.forget_names(results[-1].get("erased") or [])
+        results = await self.run_parts(self._apply, placement,
+                                       lambda family: [_context(family), placement.batch(family)])
+        await self.forget_names([pid for result in results for pid in result.get("erased") or []])
         return sum(int(result["changed"]) for result in results)
+
+    async def run_parts(self, script: AsyncScript, placement: Placement,
+                        args: Callable[[str], list[str]]) -> list[dict]:
+        """`script` (apply.lua's functions and a body) over a batch; returns each run's decoded
+        reply. On one server: one run serving every family (EVERY_FAMILY, with `global`'s keys),
+        which reads each standing's state once. On a Redis Cluster, where a run's keys must share
+        a slot: one run per family of the placement, at once, then `global`'s, last
+        (Placement). `args(family)`: the run's ARGV."""
+        if not placement.values and not placement.families:
+            return []
+        if not isinstance(self._redis, RedisCluster):
+            return [json.loads(await script(keys=keys.family_keys(GLOBAL_FAMILY), args=args(EVERY_FAMILY)))]
+        replies = await run_each(self._redis, script, [
+            (keys.family_keys(family), args(family)) for family in placement.families
+        ])
+        if placement.values:
+            replies.append(await script(keys=keys.family_keys(GLOBAL_FAMILY), args=args(GLOBAL_FAMILY)))
+        return [json.loads(reply) for reply in replies]
 
     async def placement(self, standings: list[Standing]) -> Placement:
         """The standings as apply.lua reads them, with `global`'s hidden and erased marks, and
@@ -267,6 +306,12 @@ class BoardStore:
     async def set_name(self, player_id: str, name: str) -> None:
         await self._redis.hset(NAMES_KEY, player_id, name)
 
+    async def set_names(self, names: Mapping[str, str]) -> None:
+        """player -> name, in one command."""
+        if names:
+            fields: dict[FieldT, EncodableT] = {player: name for player, name in names.items()}
+            await self._redis.hset(NAMES_KEY, mapping=fields)
+
     async def set_hidden(self, player_id: str, hidden: bool) -> None:
         """Mark (or unmark) the player hidden; the caller then applies and queues its standing,
         which takes it off the boards (or puts it back) and tells its rooms."""
@@ -306,19 +351,16 @@ class BoardStore:
         ])  # one board's keys per call: one family, one hash slot
         return sum(int(n) for n in removed)
 
-    async def names(self, ids: list[str]) -> list[str]:
+    async def name_map(self, ids: list[str]) -> dict[str, str]:
+        """player -> name, in one command; a player without one is shown by its id."""
         if not ids:
-            return []
+            return {}
         found = await self._redis.hmget(NAMES_KEY, ids)
-        return [_text(name) if name else pid for pid, name in zip(ids, found, strict=True)]
+        return {pid: _text(name) if name else pid for pid, name in zip(ids, found, strict=True)}
 
     async def rows(self, members: list[tuple[bytes, float]], first_rank: int) -> list[dict]:
-        ids = [m.decode().split(":", 1)[1] for m, _ in members]
-        names = await self.names(ids)
-        return [
-            {"rank": first_rank + i, "player_id": pid, "name": name, "score": int(-score)}
-            for i, ((_, score), pid, name) in enumerate(zip(members, ids, names, strict=True))
-        ]
+        names = await self.name_map([player_of(m) for m, _ in members])
+        return [row(first_rank + i, member, score, names) for i, (member, score) in enumerate(members)]
 
     def _key(self, board: str, period: str, now_ms: int, period_key: str | None) -> str:
         return keys.board(board, period_key) if period_key else self.key(board, period, now_ms)

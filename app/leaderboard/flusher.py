@@ -1,16 +1,17 @@
 """Once per LEADERBOARD_FLUSH_MS, the lease holder turns the queue into one delta per changed room.
 
-A flush is one Lua script run (flush.lua, after apply.lua's functions) per board family
-(app/leaderboard/keys.py: a family's boards, its room's published rows and seq are in one
-hash slot, so that it runs on a Redis Cluster as on one server): each applies the family's
-part of the batch, diffs its room's top TOP_N against what was last published, bumps the
-room's `seq` and stores the new published rows, atomically. `global` runs last (it holds
-the placements that say which families a standing visits; app/leaderboard/boards.py
+A flush is one Lua script run (flush.lua, after apply.lua's functions) on one server, or one
+per board family on a Redis Cluster (app/leaderboard/keys.py: a family's boards, its room's
+published rows and seq are in one hash slot; BoardStore.run_parts): a run applies its part
+of the batch, diffs each changed room's top TOP_N against what was last published, bumps the
+room's `seq` and stores the new published rows, atomically. On a cluster `global` runs last
+(it holds the placements that say which families a standing visits; app/leaderboard/boards.py
 Placement), and the queue entries are acknowledged only after every part succeeded. A flush
 that died half-way is redone whole by the next holder, and a part redone changes nothing
 (standings are absolute and versioned, moves are counted), so each standing is applied exactly
 once in effect. Only the emit can be lost with a dying instance; `seq` then shows a gap and
-the watcher asks for a fresh snapshot, as PROTOCOL.md section 6 says. An instance that lost
+the watcher asks for a fresh snapshot, as PROTOCOL.md section 6 says. Names are written once
+per flush, and read once for all its deltas. An instance that lost
 the lease during its flush may still finish the parts it had sent: each is atomic and
 idempotent, and its deltas carry the next seqs of their rooms.
 
@@ -36,12 +37,11 @@ from redis.exceptions import RedisError, ResponseError
 
 from app.clock import iso, now_ms
 from app.leaderboard import keys
-from app.leaderboard.boards import BoardStore, Standing, script
-from app.leaderboard.keys import BUILT_KEY, GLOBAL_FAMILY, GROUP, OLD_ROOMS_KEY, ROLLED_PREFIX, ROOMS_KEY, STREAM
+from app.leaderboard.boards import BoardStore, Standing, player_of, row, script
+from app.leaderboard.keys import BUILT_KEY, EVERY_FAMILY, GROUP, OLD_ROOMS_KEY, ROLLED_PREFIX, ROOMS_KEY, STREAM
 from app.leaderboard.lease import FlushLease
 from app.leaderboard.periods import ALL
 from app.leaderboard.queue import DeltaQueue
-from app.lua import run_each
 from app.notify import Notifier
 
 log = logging.getLogger(__name__)
@@ -121,10 +121,7 @@ class Flusher:
                 newer, older = (standing, seen) if _newer(standing, seen) else (seen, standing)
                 latest[standing.player_id] = newer.with_boards_of(older)
         if latest:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for s in latest.values():
-                    pipe.hset(keys.NAMES_KEY, s.player_id, s.name)
-                await pipe.execute()
+            await self._boards.set_names({s.player_id: s.name for s in latest.values()})
         if await self._lease.current_holder() != self._lease.holder:
             raise LeaseLost()
         now = self._clock()
@@ -141,22 +138,15 @@ class Flusher:
         }
 
         def args(family: str) -> list[str]:
-            ctx = {**context, "family": family, "rolled": family in rollover_rooms}
+            mine = sorted(rollover_rooms) if family == EVERY_FAMILY else [r for r in (family,) if r in rollover_rooms]
+            ctx = {**context, "family": family, "rolled": mine}
             return [json.dumps(ctx, separators=_COMPACT), placement.batch(family)]
 
-        replies = await run_each(self._redis, self._script, [
-            (keys.family_keys(family), args(family)) for family in placement.families
-        ])
-        if placement.values:
-            placement.families[GLOBAL_FAMILY] = list(range(len(placement.values)))
-            replies.append(await self._script(keys=keys.family_keys(GLOBAL_FAMILY), args=args(GLOBAL_FAMILY)))
-        results = [json.loads(reply) for reply in replies]
-        for result in results:
-            await self._boards.forget_names(result.get("erased") or [])
-        touched = [family for family, result in zip(placement.families, results, strict=True)
-                   if result.get("live") and family != GLOBAL_FAMILY]
+        results = await self._boards.run_parts(self._script, placement, args)
+        await self._boards.forget_names([pid for result in results for pid in result.get("erased") or []])
+        touched = [room for result in results for room in result.get("live") or []]
         await self._settle(now, touched, rolled, table.rollover_window_ms, [entry_id for entry_id, _ in entries])
-        found = [result["delta"] for result in results if "delta" in result]
+        found = [delta for result in results for delta in result.get("deltas") or []]
         deltas = await self._deltas(found, iso(self._clock()))
         for delta in deltas:
             await self._notifier.to_room(delta["room"], "leaderboard:delta", delta)
@@ -200,15 +190,18 @@ class Flusher:
             await pipe.execute()
 
     async def _deltas(self, found: list[dict], at: str) -> list[dict]:
+        """The scripts' deltas as PROTOCOL.md section 6 shows them, with every row's name read
+        in one command."""
+        ids = {player_of(member) for room in found for board in room["boards"]
+               for _, member, _ in board["rows"] or []}  # an empty Lua table comes back as {}
+        names = await self._boards.name_map(list(ids))
         deltas: list[dict] = []
         for room in found:
             delta: dict = {"room": room["room"], "seq": int(room["seq"]), "at": at, "boards": {}}
             resets = []
             for board in room["boards"]:
-                slots = board["rows"] or []  # an empty Lua table comes back as {}
-                rows = await self._boards.rows([(member.encode(), float(score)) for _, member, score in slots], 0)
-                delta["boards"][board["period"]] = [{**row, "rank": int(slot[0])}
-                                                    for row, slot in zip(rows, slots, strict=True)]
+                delta["boards"][board["period"]] = [row(int(rank), member, float(score), names)
+                                                    for rank, member, score in board["rows"] or []]
                 if board["reset"]:
                     resets.append(board["period"])
             if resets:

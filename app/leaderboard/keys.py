@@ -13,8 +13,9 @@ transaction touches shares a hash tag, and the tags spread the keys over the nod
 - a board family `{<board>}` (`global`, `region:<code>`, `guild:<name>`, `tournament:<id>`): its
   boards of every period, its room's published rows and seq, and the family's own copies of the
   per-player state the flush consults (family_keys). `global`'s copies are the service's
-  own: PLACE_KEY, HIDDEN_KEY, ERASED_KEY, GENERATION_KEY. A flush runs one script per family
-  (app/leaderboard/flusher.py);
+  own: PLACE_KEY, HIDDEN_KEY, ERASED_KEY, GENERATION_KEY. On a cluster a flush runs one script
+  per family (app/leaderboard/boards.py BoardStore.run_parts); on one server one script serves
+  every family (EVERY_FAMILY) with `global`'s keys, and the families' copies stay empty;
 - the delta queue `lb:queue` with its lost mark (`{lb:queue}`);
 - the rate-limit windows, the suspended set and the difficulty bonuses in `{admission}`:
   admission.lua reads all three at once, and an admission shares its window with the plain
@@ -33,6 +34,9 @@ IDX_SUFFIX = ":idx"
 # after how many moves. It is what lets a move take the player off its old boards, and what
 # tells a standing written before a move (fewer moves) from one written after it.
 GLOBAL_FAMILY = "global"
+# The family of a run that serves every family at once, on one Redis server (apply.lua): hash
+# slots do not matter there, and one run reads each standing's per-player state once.
+EVERY_FAMILY = "*"
 PLACE_KEY = "lb:{global}:@place"
 # Players an operator hid: never on a board while they are in this set.
 HIDDEN_KEY = "lb:{global}:@hidden"

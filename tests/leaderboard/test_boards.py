@@ -125,7 +125,7 @@ async def test_reapplying_the_same_standing_is_a_no_op(store: BoardStore, client
         return out
 
     before = await dump()
-    assert len(before) == 18 + 3  # and the placements: global's, and its region's and guild's copies
+    assert len(before) == 18 + 1  # and the placements (one server: global's only, no family copies)
     assert await store.apply(s) == 0
     assert await dump() == before
 

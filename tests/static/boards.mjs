@@ -52,10 +52,12 @@ async function tableRows(page, selector) {
   return rows;
 }
 
-// Two reads of a countdown a little over a second apart.
+// Two reads of a countdown: now, and once it has moved on (a page ticking once a second moves
+// it within about a second; a loaded machine can delay a timer, so it is given a few).
 async function ticking(page, selector) {
   const first = await text(page, selector);
-  await page.waitForTimeout(1300);
+  await page.waitForFunction(([sel, was]) => document.querySelector(sel)?.innerText !== was,
+                             [selector, first], { timeout: 5000 }).catch(() => {});
   return [first, await text(page, selector)];
 }
 
