@@ -10,7 +10,10 @@ players in region eu. Prints:
 - delta lag: for each `leaderboard:delta`, the last watcher's receive time minus the
   delta's `at`; p50 and p99 over the deltas (and p50 over every single receipt);
 - completions per second while watched, against 1,000/s and against the store's
-  ceiling for the same writes measured alone in the same run.
+  ceiling for the same writes measured alone in the same run;
+- the flush per standing: alone, before the servers start (bench/flush.py's rounds on the
+  same Redis: 1,000 standings a flush, no watchers), and in the run (the lease holder's
+  flush time, emit to the watchers included, over the standings credited).
 
 Everything runs on this machine: the clients share its cores with the server.
 
@@ -30,6 +33,7 @@ import json
 import os
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -39,6 +43,7 @@ from pathlib import Path
 
 import aiohttp
 import socketio
+from flush import measure as flush_alone
 from support import (
     ACTION,
     CATALOGUE,
@@ -253,6 +258,11 @@ async def run(args: argparse.Namespace, procs: Processes, tmp: Path) -> dict:
           f"{args.watchers} watchers in {ROOM}, {args.players} players, {args.instances} instance(s), "
           f"LEADERBOARD_FLUSH_MS={args.flush_ms}, {args.seconds:g} s; {os.cpu_count()} cores shared by the server(s), "
           "redis, the store and every client (node watchers, python players) - all on loopback", flush=True)
+
+    # The flush alone first (bench/flush.py), on the Redis the server will use, emptied after it.
+    alone = (await flush_alone(redis_url))["ms_per_standing"][2:]
+    print(f"flush alone (1000 standings a flush of 5000 players, no watchers; bench/flush.py): "
+          f"{statistics.median(alone):.3f} ms per standing (rounds {min(alone):.3f}-{max(alone):.3f})", flush=True)
 
     ceiling = await store_ceiling(mongodb_url, args.players, args.store_seconds)
     print(f"store alone ({args.players} completions in flight, j=True): "

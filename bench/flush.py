@@ -34,8 +34,11 @@ from support import ROOT, Processes, start_redis
 SELF = str(Path(__file__).resolve())
 
 
-async def measure(redis_url: str, players: int, batch: int, rounds: int, regions: int, guilds: int) -> dict:
-    """In the child: the tree's own code against `redis_url`, returns ms per standing per round."""
+async def measure(redis_url: str, players: int = 5000, batch: int = 1000, rounds: int = 12, regions: int = 20,
+                  guilds: int = 200) -> dict:
+    """The tree's own code against `redis_url` (emptied first), ms per standing of each round;
+    the first two rounds put the players on the boards. Leaves Redis empty (bench/fanout.py
+    calls it before starting its servers)."""
     from redis.asyncio import Redis
 
     from app.leaderboard.boards import BoardStore, Standing
@@ -54,7 +57,11 @@ async def measure(redis_url: str, players: int, batch: int, rounds: int, regions
         async def to_room(self, room: str, event: str, data: dict) -> None:
             self.deltas += 1
 
-    redis = Redis.from_url(redis_url)
+    try:  # REDIS_URL's every form (a Cluster's too), as the server builds its clients
+        from app.redisconn import RedisSource
+        redis = RedisSource(redis_url).client()
+    except ImportError:  # a tree before them: one Redis
+        redis = Redis.from_url(redis_url)
     await redis.flushdb()
     queue = DeltaQueue(redis)
     boards = BoardStore(redis)
@@ -80,6 +87,7 @@ async def measure(redis_url: str, players: int, batch: int, rounds: int, regions
         started = time.perf_counter()
         await flusher.flush_once()
         per_standing.append((time.perf_counter() - started) * 1000 / batch)
+    await redis.flushdb()
     await redis.aclose()
     return {"ms_per_standing": per_standing, "deltas": notifier.deltas}
 

@@ -9,6 +9,7 @@
 // One socket serves both tabs: it connects as a spectator, and again with the session token once
 // the player has a session (a guild's room can only be watched by its members).
 
+import { boardRow, emptyRow, formatNumber as fmt } from "./board-table.js";
 import {
   GuestKeys,
   PERIODS,
@@ -40,7 +41,6 @@ const transport = params.get("transport") === "polling" ? "polling" : "default";
 const topN = Math.max(1, Math.min(100, Number(params.get("top_n")) || 10));
 
 const $ = (id) => document.getElementById(id);
-const numberFormat = new Intl.NumberFormat();
 
 const state = {
   session: null, // {token, player, expires_in}
@@ -91,10 +91,6 @@ function toast(title, body, kind = "info") {
   item.append(strong, text, close);
   $("toasts").append(item);
   setTimeout(() => item.remove(), TOAST_MS);
-}
-
-function fmt(n) {
-  return n == null ? "–" : numberFormat.format(n);
 }
 
 // ---------------------------------------------------------------- tabs
@@ -526,15 +522,7 @@ function renderBoards(board, changes, delta) {
     const moved = new Map((changes?.[period] ?? []).map((c) => [c.rank, c]));
     const rows = board.rows(period).map((row) => renderRow(row, moved.get(row.rank)));
     const body = $(`board-${period}`);
-    if (rows.length === 0) {
-      const empty = document.createElement("tr");
-      empty.className = "empty";
-      const cell = document.createElement("td");
-      cell.colSpan = 3;
-      cell.textContent = board.room ? "No scores yet." : "–";
-      empty.append(cell);
-      rows.push(empty);
-    }
+    if (rows.length === 0) rows.push(emptyRow(board.room ? "No scores yet." : "–"));
     body.replaceChildren(...rows);
   }
   if (board.seq !== null) {
@@ -543,18 +531,11 @@ function renderBoards(board, changes, delta) {
   }
 }
 
+// A board row, the player's own marked, with how it changed in the last delta (`change`: the
+// delta's {rank, from} for the row, or none).
 function renderRow(row, change) {
-  const tr = document.createElement("tr");
-  tr.dataset.playerId = row.player_id;
-  const rank = document.createElement("td");
-  rank.textContent = row.rank;
-  const name = document.createElement("td");
-  name.className = "player";
-  name.textContent = row.name;
+  const tr = boardRow(row);
   if (state.session?.player.player_id === row.player_id) tr.classList.add("me");
-  const score = document.createElement("td");
-  score.className = "num score";
-  score.textContent = fmt(row.score);
   if (change) {
     let cls = "row-new";
     let label = "new";
@@ -567,9 +548,8 @@ function renderRow(row, change) {
     mark.textContent = { "row-up": "▲", "row-down": "▼", "row-new": "★", "row-score": "•" }[cls];
     mark.title = label;
     mark.setAttribute("aria-label", label);
-    name.append(" ", mark);
+    tr.querySelector("td.player").append(" ", mark);
   }
-  tr.append(rank, name, score);
   return tr;
 }
 
@@ -646,16 +626,6 @@ function renderSteps(period) {
   $(`prev-${period}`).disabled = !idle || (h.oldest !== null && (h.shown ?? live) <= h.oldest);
   $(`next-${period}`).disabled = !idle || h.shown === null;
   show($(`live-${period}`), h.shown !== null);
-}
-
-function emptyRow(text) {
-  const empty = document.createElement("tr");
-  empty.className = "empty";
-  const cell = document.createElement("td");
-  cell.colSpan = 3;
-  cell.textContent = text;
-  empty.append(cell);
-  return empty;
 }
 
 for (const period of STEPPED) {

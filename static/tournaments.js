@@ -4,6 +4,7 @@
 // protocol part (listTournaments, joinTournament, tournamentCountdown) has no DOM code;
 // mountTournaments wires it to the tab's panel.
 
+import { boardRow, emptyRow } from "./board-table.js";
 import { RoomWatcher, call, countdown, describeError, readBoard } from "./client.js";
 
 const LIST_REFRESH_MS = 10000;
@@ -186,29 +187,8 @@ function mountBoard(socket, section, topN) {
   });
 
   function draw(entries) {
-    const trs = entries.map((row) => {
-      const tr = document.createElement("tr");
-      tr.dataset.playerId = row.player_id;
-      const rank = document.createElement("td");
-      rank.textContent = row.rank;
-      const name = document.createElement("td");
-      name.className = "player";
-      name.textContent = row.name;
-      const score = document.createElement("td");
-      score.className = "num score";
-      score.textContent = new Intl.NumberFormat().format(row.score);
-      tr.append(rank, name, score);
-      return tr;
-    });
-    if (!trs.length) {
-      const tr = document.createElement("tr");
-      tr.className = "empty";
-      const td = document.createElement("td");
-      td.colSpan = 3;
-      td.textContent = "No scores yet.";
-      tr.append(td);
-      trs.push(tr);
-    }
+    const trs = entries.map(boardRow);
+    if (!trs.length) trs.push(emptyRow("No scores yet."));
     rows.replaceChildren(...trs);
     if (phase === "live") {
       const state = stateAt(tournament, Date.now());

@@ -46,6 +46,9 @@ TEST_ACTIONS = {
 NO_ABUSE_LIMITS: dict[str, Any] = {"socket_events_per_s": 1_000_000, "socket_event_burst": 1_000_000,
                    "connections_per_ip": 0, "sessions_per_ip_per_minute": 0, "http_reads_per_ip_per_s": 0}
 
+# The API_KEY of the apps the operator tests call (op_settings; tests.support.Operator sends it).
+OPERATOR_KEY = "operator-key-0123456789"
+
 
 def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
@@ -179,6 +182,24 @@ def settings(tmp_path: Path, redis_proc: RedisProcess, mongo_proc: DocumentStore
              actions_file: Path) -> Settings:
     """Settings for one test (stack_settings)."""
     return stack_settings(redis_proc, mongo_proc, actions_file, tmp_path)
+
+
+@pytest.fixture
+def op_settings(settings: Settings) -> Settings:
+    """The test's settings with OPERATOR_KEY as the API_KEY."""
+    return replace(settings, api_key=Secret(OPERATOR_KEY))
+
+
+@pytest.fixture
+async def redis_client(redis_proc: RedisProcess) -> AsyncIterator[redis.asyncio.Redis]:
+    """An asyncio client of the tests' Redis, flushed first."""
+    with redis.Redis.from_url(redis_proc.url) as sync:
+        sync.flushall()
+    client = redis.asyncio.Redis.from_url(redis_proc.url)
+    try:
+        yield client
+    finally:
+        await client.aclose()
 
 
 class Instance:

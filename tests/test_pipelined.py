@@ -4,10 +4,8 @@ real redis-server: each caller gets its own reply or its own error, in the order
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
-import redis
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError, ResponseError
 
@@ -21,41 +19,31 @@ return redis.call('RPUSH', KEYS[1], ARGV[1])
 """
 
 
-@pytest.fixture
-async def client(redis_proc) -> AsyncIterator[Redis]:
-    redis.Redis.from_url(redis_proc.url).flushall()
-    client = Redis.from_url(redis_proc.url)
-    try:
-        yield client
-    finally:
-        await client.aclose()
-
-
-async def test_calls_made_together_each_get_their_own_reply_in_order(client: Redis) -> None:
-    push = PipelinedScript(client, client.register_script(PUSH))
+async def test_calls_made_together_each_get_their_own_reply_in_order(redis_client: Redis) -> None:
+    push = PipelinedScript(redis_client, redis_client.register_script(PUSH))
     replies = await asyncio.gather(*(push(["l"], [str(i)]) for i in range(20)))
     assert replies == list(range(1, 21))
-    assert await client.lrange("l", 0, -1) == [str(i).encode() for i in range(20)]
+    assert await redis_client.lrange("l", 0, -1) == [str(i).encode() for i in range(20)]
 
 
-async def test_a_failing_call_fails_alone(client: Redis) -> None:
-    push = PipelinedScript(client, client.register_script(PUSH))
+async def test_a_failing_call_fails_alone(redis_client: Redis) -> None:
+    push = PipelinedScript(redis_client, redis_client.register_script(PUSH))
     replies = await asyncio.gather(push(["l"], ["a"]), push(["l"], ["boom"]), push(["l"], ["b"]),
                                    return_exceptions=True)
     assert replies[0] == 1 and replies[2] == 2
     assert isinstance(replies[1], ResponseError) and "boom" in str(replies[1])
 
 
-async def test_a_command_after_the_script_answers_beside_it(client: Redis) -> None:
-    push = PipelinedScript(client, client.register_script(PUSH))
-    await client.set("other", "x")
+async def test_a_command_after_the_script_answers_beside_it(redis_client: Redis) -> None:
+    push = PipelinedScript(redis_client, redis_client.register_script(PUSH))
+    await redis_client.set("other", "x")
     assert await asyncio.gather(push(["l"], ["a"], then=("STRLEN", "other")), push(["l"], ["b"])) == [[1, 1], 2]
 
 
-async def test_the_script_is_loaded_again_after_a_flush(client: Redis) -> None:
-    push = PipelinedScript(client, client.register_script(PUSH))
+async def test_the_script_is_loaded_again_after_a_flush(redis_client: Redis) -> None:
+    push = PipelinedScript(redis_client, redis_client.register_script(PUSH))
     assert await push(["l"], ["a"]) == 1
-    await client.script_flush()
+    await redis_client.script_flush()
     assert await asyncio.gather(push(["l"], ["b"]), push(["l"], ["c"], then=("LLEN", "l"))) == [2, [3, 3]]
 
 
@@ -69,8 +57,8 @@ async def test_every_caller_gets_the_error_while_redis_is_away() -> None:
         await dead.aclose()
 
 
-async def test_a_caller_cancelled_meanwhile_leaves_the_others_their_replies(client: Redis) -> None:
-    push = PipelinedScript(client, client.register_script(PUSH))
+async def test_a_caller_cancelled_meanwhile_leaves_the_others_their_replies(redis_client: Redis) -> None:
+    push = PipelinedScript(redis_client, redis_client.register_script(PUSH))
     first = asyncio.ensure_future(push(["l"], ["a"]))
     second = asyncio.ensure_future(push(["l"], ["b"]))
     await asyncio.sleep(0)

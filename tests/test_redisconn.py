@@ -4,6 +4,8 @@ to start with. The failover itself is in tests/operations/test_topologies.py."""
 from __future__ import annotations
 
 import pytest
+from redis.asyncio.connection import DefaultParser
+from redis.utils import HIREDIS_AVAILABLE
 
 from app.config import ConfigError, Settings
 from app.redisconn import DEFAULT_SENTINEL_PORT, RedisSource, is_sentinel, parse_sentinel_url
@@ -67,3 +69,10 @@ async def test_building_clients_does_no_io() -> None:
     await client.aclose()
     await source.aclose()
     assert not RedisSource("redis://127.0.0.1:1/0").sentinel
+
+
+
+def test_replies_are_parsed_by_hiredis() -> None:
+    # requirements.txt pins hiredis for the flush's speed (README benchmarks); redis-py drops back
+    # to its pure-Python parser without a word when the installed hiredis is one it does not take.
+    assert HIREDIS_AVAILABLE and "Hiredis" in DefaultParser.__name__

@@ -62,7 +62,15 @@ local function apply_extra(zkey, pid, version, points, reached, expire_at)
       return 0
     end
   end
-  return apply_entry(zkey, pid, version, points, reached, expire_at or 0)
+  local changed = apply_entry(zkey, pid, version, points, reached, expire_at or 0)
+  if not EVERY and (expire_at or 0) > 0 then
+    -- A family of a board that ends (a tournament's, on a cluster): its copies of the
+    -- per-player state go with its board.
+    for _, key in ipairs({PLACE, GENERATION}) do
+      if redis.call('EXISTS', key) == 1 then redis.call('PEXPIREAT', key, expire_at) end
+    end
+  end
+  return changed
 end
 
 -- Takes the player's entry off one board, whatever its version (a move is not a score).

@@ -43,7 +43,7 @@ def day_key(ms: int) -> str:
 def week_key(ms: int) -> str:
     """The ISO week holding `ms`: "2026-W48"."""
     year, week, _ = datetime.fromtimestamp(ms / 1000, tz=UTC).isocalendar()
-    return f"{year}-W{week:02d}"
+    return f"{year:04d}-W{week:02d}"  # zero-padded as ISO 8601 writes it (and as _WEEK reads it)
 
 
 def _day_end(ms: int) -> int:
@@ -166,8 +166,11 @@ class PeriodTable:
             raise ProtocolError("invalid_payload", f"`{param}` is not a {period.name} period key: {value!r}") from None
         if period.key(start) != value:
             raise ProtocolError("invalid_payload", f"`{param}` is not a {period.name} period key: {value!r}")
-        end = period.end(start)
-        if end > now:
+        try:
+            end: int | None = period.end(start)
+        except OverflowError:  # the calendar's last day or week: it ends past what dates hold
+            end = None
+        if end is None or end > now:
             raise ProtocolError("not_found", f"{param} {value} has not ended: leave `{param}` out for the live board")
         if now >= end + self.history_ms:
             raise ProtocolError("not_found", f"{param} {value} ended over {self.history_ms // DAY_MS} days ago")

@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import pytest
-import redis
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from redis.asyncio import Redis
@@ -89,14 +88,6 @@ async def database(mongo_proc) -> AsyncIterator[AsyncDatabase]:
     mongo, db = open_database(mongo_proc.url, f"b_{uuid.uuid4().hex[:10]}", 5000)
     yield db
     await mongo.close()
-
-
-@pytest.fixture
-async def redis_client(redis_proc) -> AsyncIterator[Redis]:
-    redis.Redis.from_url(redis_proc.url).flushall()
-    client = Redis.from_url(redis_proc.url)
-    yield client
-    await client.aclose()
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ bonus?), against the tests' real redis-server (PROTOCOL.md section 5)."""
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
 
 import pytest
 import redis
@@ -21,13 +20,8 @@ T0 = 1_795_428_000_000
 
 
 @pytest.fixture
-async def limiter(redis_proc) -> AsyncIterator[RateLimiter]:
-    redis.Redis.from_url(redis_proc.url).flushall()
-    client = Redis.from_url(redis_proc.url)
-    try:
-        yield RateLimiter(client)
-    finally:
-        await client.aclose()
+def limiter(redis_client: Redis) -> RateLimiter:
+    return RateLimiter(redis_client)
 
 
 async def test_allows_n_then_refuses_with_time_until_the_oldest_leaves(limiter: RateLimiter) -> None:
@@ -111,53 +105,43 @@ class Clock:
         return self.ms
 
 
-@pytest.fixture
-async def client(redis_proc) -> AsyncIterator[Redis]:
-    redis.Redis.from_url(redis_proc.url).flushall()
-    client = Redis.from_url(redis_proc.url)
-    try:
-        yield client
-    finally:
-        await client.aclose()
-
-
-async def test_a_suspended_player_is_refused_before_its_start_is_counted(client: Redis) -> None:
-    limiter = RateLimiter(client)
-    await client.sadd(SUSPENDED_KEY, "cheat")
+async def test_a_suspended_player_is_refused_before_its_start_is_counted(redis_client: Redis) -> None:
+    limiter = RateLimiter(redis_client)
+    await redis_client.sadd(SUSPENDED_KEY, "cheat")
     assert await limiter.admit("cheat", "start:cheat:a", 1, MINUTE, T0, "1") == Admission(True, 0, 0)
-    await client.srem(SUSPENDED_KEY, "cheat")
+    await redis_client.srem(SUSPENDED_KEY, "cheat")
     # Lifted: the refused start used none of the limit.
     assert await limiter.admit("cheat", "start:cheat:a", 1, MINUTE, T0 + 1, "2") == Admission(False, 0, 0)
     assert (await limiter.admit("cheat", "start:cheat:a", 1, MINUTE, T0 + 2, "3")).wait_ms == MINUTE - 1
 
 
-async def test_admission_shares_the_window_of_hit(client: Redis) -> None:
-    limiter = RateLimiter(client)
+async def test_admission_shares_the_window_of_hit(redis_client: Redis) -> None:
+    limiter = RateLimiter(redis_client)
     assert await limiter.hit("start:p:a", 2, MINUTE, T0, "1") == 0
     assert (await limiter.admit("p", "start:p:a", 2, MINUTE, T0 + 10, "2")).wait_ms == 0
     assert await limiter.hit("start:p:a", 2, MINUTE, T0 + 20, "3") == MINUTE - 20
 
 
-async def test_admission_reads_the_bonus_and_keeps_it_for_the_cache_interval(client: Redis) -> None:
+async def test_admission_reads_the_bonus_and_keeps_it_for_the_cache_interval(redis_client: Redis) -> None:
     clock = Clock(T0)
-    bonus = DifficultyBonus(client, breaker=Breaker(), clock=clock, cache_ms=3000)
-    limiter = RateLimiter(client, bonus=bonus)
-    await client.hset(BONUS_KEY, mapping={"bot": 3, "big": 99, "junk": "x"})
+    bonus = DifficultyBonus(redis_client, breaker=Breaker(), clock=clock, cache_ms=3000)
+    limiter = RateLimiter(redis_client, bonus=bonus)
+    await redis_client.hset(BONUS_KEY, mapping={"bot": 3, "big": 99, "junk": "x"})
     assert await limiter.admit("bot", "start:bot:a", 10, MINUTE, T0, "1") == Admission(False, 0, 3)
     assert [(await limiter.admit(p, f"start:{p}:a", 10, MINUTE, T0, "1")).bonus
             for p in ("big", "junk", "ann")] == [8, 0, 0]
-    await client.hset(BONUS_KEY, "bot", 6)
+    await redis_client.hset(BONUS_KEY, "bot", 6)
     clock.ms += 2999
     assert (await limiter.admit("bot", "start:bot:a", 10, MINUTE, T0, "2")).bonus == 3  # no read: cached
     clock.ms += 1
     assert (await limiter.admit("bot", "start:bot:a", 10, MINUTE, T0, "3")).bonus == 6
 
 
-async def test_a_rate_limited_start_leaves_the_bonus_cache_alone(client: Redis) -> None:
+async def test_a_rate_limited_start_leaves_the_bonus_cache_alone(redis_client: Redis) -> None:
     clock = Clock(T0)
-    bonus = DifficultyBonus(client, breaker=Breaker(), clock=clock, cache_ms=3000)
-    limiter = RateLimiter(client, bonus=bonus)
-    await client.hset(BONUS_KEY, "bot", 5)
+    bonus = DifficultyBonus(redis_client, breaker=Breaker(), clock=clock, cache_ms=3000)
+    limiter = RateLimiter(redis_client, bonus=bonus)
+    await redis_client.hset(BONUS_KEY, "bot", 5)
     assert (await limiter.admit("bot", "start:bot:a", 1, MINUTE, T0, "1")).bonus == 5
     clock.ms += 3000
     refused = await limiter.admit("bot", "start:bot:a", 1, MINUTE, T0 + 1, "2")

@@ -12,11 +12,9 @@ inputs every time. FUZZ_SCALE=10 runs ten times the examples; FUZZ_RANDOM=1 draw
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
-import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
@@ -29,7 +27,7 @@ from hypothesis import HealthCheck, Phase, settings as hsettings
 from app.config import Settings
 from tests.conftest import Instance, stack_settings
 from tests.fuzz.oracle import Registry
-from tests.fuzz.sockets import Actors, new_session, start_challenge
+from tests.fuzz.sockets import Actors, new_session, put_tournaments, start_challenge
 from tests.fuzz.strategies import Pool, socket_args, socket_payloads
 from tests.fuzz.wire import KNOWN_EVENTS, RawSocket, request
 
@@ -100,20 +98,6 @@ class Server:
         assert reply.status == 200, f"/healthz: {reply!r}"
 
 
-def wait_ready(instance: Instance, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert instance.proc.poll() is None, f"the fuzz server exited with {instance.proc.returncode}"
-        try:
-            with urllib.request.urlopen(f"{instance.url}/readyz", timeout=2) as resp:
-                if resp.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.1)
-    raise AssertionError(f"{instance.url} was not ready in {timeout} s")
-
-
 @pytest.fixture(scope="package")
 def fuzz_settings(redis_proc, mongo_proc, actions_file, tmp_path_factory) -> Settings:
     return stack_settings(redis_proc, mongo_proc, actions_file, tmp_path_factory.mktemp("fuzz"), db_prefix="fuzz")
@@ -134,7 +118,7 @@ def _start(settings: Settings, registry: Registry, name: str, **env: str) -> Ite
     server = Server(instance, registry, log_path)
     STARTED.append(server)
     try:
-        wait_ready(instance)
+        asyncio.run(instance.ready(timeout=60.0))  # a loop of its own: the fixture is package-scoped, hence sync
         yield server
         alive = instance.proc.poll() is None
     finally:
@@ -170,7 +154,13 @@ def keyed_server(fuzz_settings: Settings, registry: Registry, server: Server) ->
 
 
 @pytest.fixture
-async def actors(server: Server, http: aiohttp.ClientSession) -> AsyncIterator[Actors]:
+async def tournaments(server: Server, http: aiohttp.ClientSession) -> list[str]:
+    """The fuzz tournaments (sockets.put_tournaments): put on first use, kept by the package's server."""
+    return await put_tournaments(http, server, API_KEY)
+
+
+@pytest.fixture
+async def actors(server: Server, http: aiohttp.ClientSession, tournaments: list[str]) -> AsyncIterator[Actors]:
     """A player with live challenges and a spectator, connected to the fuzz server."""
     guild = f"g{uuid.uuid4().hex[:8]}"
     session = await new_session(http, server, guild=guild)
@@ -186,7 +176,7 @@ async def actors(server: Server, http: aiohttp.ClientSession) -> AsyncIterator[A
     theirs = await start_challenge(other_conn, other["player"]["player_id"], "quick", me.registry)
     await other_conn.close()
     me.pool = Pool(tokens=[c.token for c in [*mine, theirs]], proofs=[c.proof for c in [*mine, theirs]],
-                   players=[me.player_id, other["player"]["player_id"]], guild=guild)
+                   players=[me.player_id, other["player"]["player_id"]], guild=guild, tournaments=tournaments)
     me.strategies = {event: socket_args(socket_payloads(event, me.pool)) for event in KNOWN_EVENTS}
     yield me
     for conn in me.conns.values():

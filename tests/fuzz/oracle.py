@@ -10,13 +10,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 import unicodedata
 from dataclasses import dataclass, field
+from datetime import date
 
 from tests.fuzz.strategies import CATALOGUE, Part
 from tests.fuzz.wire import (
+    BOARD_HISTORY_DAYS,
+    ENDED_PARAMS,
     KNOWN_EVENTS,
+    MAX_WATCHED,
     PERIODS,
     REGIONS,
     BigLiteral,
@@ -97,17 +102,165 @@ class Challenge:
 class PlayerState:
     total: int = 0
     suspended: bool = False
+    region: str | None = None  # its session's, when a fuzz connection plays as it
+    tournaments: dict[str, int] = field(default_factory=dict)  # joined: tournament -> its score there
+
+
+SLACK_S = 0.5  # one clock, one machine: the trip of a request, either side of a tournament's start or end
+
+
+@dataclass
+class TournamentState:
+    """A tournament the fuzz fixtures put (section 10), and who joined it."""
+
+    start: float  # epoch seconds
+    end: float
+    regions: tuple[str, ...] | None  # None: every region
+    max_players: int | None
+    entrants: set[str] = field(default_factory=set)
+
+    def states(self, now: float) -> set[str]:
+        """Its possible states at the server for a call sent at `now`."""
+        out = set()
+        if now - SLACK_S < self.start:
+            out.add("upcoming")
+        if self.start <= now + SLACK_S and now - SLACK_S < self.end:
+            out.add("running")
+        if self.end <= now + SLACK_S:
+            out.add("ended")
+        return out
+
+    def join_outcomes(self, player_id: str, region: str, now: float) -> set[str]:
+        """tournament:join by a player of `region`: tournament_closed when ended or not open to the
+        region; joining twice, or before the start, is ok; else ok until max_players joined."""
+        out = set()
+        for state in self.states(now):
+            if state == "ended" or (self.regions is not None and region not in self.regions):
+                out.add("tournament_closed")
+            elif player_id not in self.entrants and self.max_players is not None \
+                    and len(self.entrants) >= self.max_players:
+                out.add("tournament_full")
+            else:
+                out.add("ok")
+        return out
 
 
 @dataclass
 class Registry:
-    """Every player this package's server knows, with what the fuzz tests expect of it."""
+    """Every player this package's server knows, with what the fuzz tests expect of it; the
+    tournaments the fuzz fixtures put."""
 
     players: dict[str, PlayerState] = field(default_factory=dict)
     challenges: dict[str, Challenge] = field(default_factory=dict)
+    tournaments: dict[str, TournamentState] = field(default_factory=dict)
 
     def add_player(self, player_id: str) -> PlayerState:
         return self.players.setdefault(player_id, PlayerState())
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Who sends an event: a "player" (its id, region and guild) or a "spectator", and the rooms
+    its connection added with `watch` so far (section 4: at most MAX_WATCHED)."""
+
+    role: str
+    player_id: str | None = None
+    region: str | None = None
+    guild: str | None = None
+    watched: frozenset[str] = frozenset()
+
+    @property
+    def home(self) -> frozenset[str]:
+        """The player's own rooms that are valid watch names: they never count toward the limit."""
+        if self.role != "player":
+            return frozenset()
+        return frozenset(room for room in (f"region:{self.region}", f"guild:{self.guild}") if is_room(room))
+
+    def counts(self, room: str) -> bool:
+        """Whether watching `room` now adds one to the connection's watched rooms."""
+        return room not in self.home and room not in self.watched
+
+
+# -------------------------------------------------------------------------------------------------
+# board reads (sections 6, 10): the board, its period and an ended period's day or week
+# -------------------------------------------------------------------------------------------------
+
+DAY_S = 86_400
+_DAY_RE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
+_WEEK_RE = re.compile(r"([0-9]{4})-W([0-9]{2})")
+_EPOCH = date(1970, 1, 1).toordinal()
+
+
+def period_span(param: str, value: str) -> tuple[str, tuple[float, float] | None]:
+    """(verdict, (start, end) in epoch seconds) of a `day` ("2026-11-30") or `week` ("2026-W48"):
+    INVALID when it names no day or ISO week; EITHER for year 0 (ISO 8601's year 1 BC, which
+    a calendar of years 1-9999 does not have: no such board, or no such day)."""
+    match = (_DAY_RE if param == "day" else _WEEK_RE).fullmatch(value)
+    if match is None:
+        return INVALID, None
+    year = int(match.group(1))
+    if year == 0:
+        return EITHER, None
+    try:
+        first = date(year, int(match.group(2)), int(match.group(3))) if param == "day" \
+            else date.fromisocalendar(year, int(match.group(2)), 1)
+    except ValueError:
+        return INVALID, None
+    start = (first.toordinal() - _EPOCH) * DAY_S  # in integer seconds: 9999-12-31 ends past datetime's range
+    return VALID, (start, start + (DAY_S if param == "day" else 7 * DAY_S))
+
+
+def ended_outcomes(param: str, value: str, now: float) -> tuple[str, set[str]]:
+    """An ended day's or week's board: readable for BOARD_HISTORY_DAYS after its end; older or
+    future ones are not_found. One that has not ended yet is neither ended nor in the future:
+    not_found, or invalid_payload, PROTOCOL.md does not say."""
+    verdict, span = period_span(param, value)
+    if span is None:
+        return verdict, {"not_found"} if verdict == EITHER else set()
+    start, end = span
+    gone = end + BOARD_HISTORY_DAYS * DAY_S
+    if now + SLACK_S < end:
+        return (EITHER if now >= start else VALID), {"not_found"}
+    if now - SLACK_S < end:
+        return EITHER, {"ok", "not_found"}
+    if now + SLACK_S < gone:
+        return VALID, {"ok"}
+    return VALID, {"not_found"} if now - SLACK_S >= gone else {"ok", "not_found"}
+
+
+def board_outcomes(board: str, period: str | None, named: dict[str, object], registry: Registry,
+                   now: float) -> tuple[str, set[str]]:
+    """(verdict, outcomes when valid) of reading the well-formed `board` for `period` (None: a
+    null or empty one, which may be taken as absent, `all`) with `named`, the `day` / `week`
+    given (a value None: null or empty, absent or invalid). A day goes with `daily`, a week with
+    `weekly`, never both; a tournament's board has period `all` only, and is not_found unless
+    that tournament exists (whether its existence or the period is checked first is unsaid)."""
+    verdicts = []
+    if period is None:
+        verdicts.append(EITHER)
+        period = "all"
+    given: dict[str, str] = {}
+    for param, value in named.items():
+        if value is None:
+            verdicts.append(EITHER)
+        elif not isinstance(value, str):
+            return INVALID, set()
+        else:
+            given[param] = value
+    if len(given) > 1:
+        return INVALID, set()
+    if is_tournament_board(board):
+        known = board.removeprefix("tournament:") in registry.tournaments  # all of them still readable
+        if period != "all" or given:
+            return (INVALID, set()) if known else (EITHER, {"not_found"})
+        return combine(*verdicts), {"ok"} if known else {"not_found"}
+    if not given:
+        return combine(*verdicts), {"ok"}
+    [(param, value)] = given.items()
+    if period != ENDED_PARAMS[param]:
+        return INVALID, set()
+    verdict, outcomes = ended_outcomes(param, value, now)
+    return combine(*verdicts, verdict), outcomes
 
 
 # -------------------------------------------------------------------------------------------------
@@ -122,14 +275,15 @@ def _room_payload(payload: dict) -> tuple[str, str | None]:
     return (VALID, room) if is_room(room) or is_tournament_board(room) else (INVALID, None)
 
 
-def socket_outcomes(event: object, args: list, role: str, me: str | None, guild: str | None,
-                    registry: Registry, now: float | None = None) -> set[str]:
-    """The outcomes allowed for `[event, *args]` sent by a `role` ("player" or "spectator")
-    connection; for a player, `me` and `guild` are its player_id and guild."""
+def socket_outcomes(event: object, args: list, viewer: Viewer, registry: Registry,
+                    now: float | None = None) -> set[str]:
+    """The outcomes allowed for `[event, *args]` sent by `viewer`'s connection."""
     now = time.time() if now is None else now
     if not isinstance(event, str) or event not in KNOWN_EVENTS:
         return {"invalid_payload"}
-    acting = event.startswith("action:")
+    role, me, guild = viewer.role, viewer.player_id, viewer.guild
+    # Playing, and joining a tournament, take a player (a spectator "may watch and read, never act").
+    acting = event.startswith("action:") or event == "tournament:join"
     if len(args) != 1 or not isinstance(args[0], dict):
         return {"invalid_payload", "not_a_player"} if acting and role == "spectator" else {"invalid_payload"}
     payload = args[0]
@@ -143,9 +297,26 @@ def socket_outcomes(event: object, args: list, role: str, me: str | None, guild:
             return {"ok"}
         if room.startswith("guild:") and (role == "spectator" or room != f"guild:{guild}"):
             return {"forbidden"}
+        full = viewer.counts(room) and len(viewer.watched) >= MAX_WATCHED
         if is_tournament_board(room):
-            return {"ok", "not_found"}  # anyone may watch one that exists (section 10)
-        return {"ok"}
+            # Anyone may watch one that exists (section 10); which of the limit and the unknown
+            # tournament is checked first is unsaid.
+            found = "ok" if room.removeprefix("tournament:") in registry.tournaments else "not_found"
+            return ({"too_many_rooms", found} - {"ok"}) if full else {found}
+        return {"too_many_rooms"} if full else {"ok"}
+
+    if event == "tournament:join":
+        # The id follows the player_id rule (section 10): any other string is no tournament id.
+        if set(payload) != {"tournament"} or not is_id(payload["tournament"]):
+            return {"invalid_payload", "not_a_player"} if role == "spectator" else {"invalid_payload"}
+        if role == "spectator":
+            return {"not_a_player"}
+        tournament = registry.tournaments.get(payload["tournament"])
+        if tournament is None:
+            return {"not_found"}
+        if viewer.region is None or me is None:
+            raise AssertionError("a player's join is judged by its id and region")
+        return tournament.join_outcomes(me, viewer.region, now)
 
     if event == "action:start":
         if set(payload) != {"action"} or not isinstance(payload["action"], str):
@@ -192,13 +363,15 @@ def socket_outcomes(event: object, args: list, role: str, me: str | None, guild:
         return outcomes | oversize
 
     # leaderboard:get
-    allowed = {"board", "period", "limit", "offset", "around"}
+    allowed = {"board", "period", "limit", "offset", "around", *ENDED_PARAMS}
     if not set(payload) <= allowed or "board" not in payload:
         return {"invalid_payload"}
-    verdicts = [VALID if is_board(payload["board"]) else INVALID]
-    if "period" in payload:
-        value = payload["period"]
-        verdicts.append(EITHER if value is None else VALID if value in PERIODS else INVALID)
+    board, period = payload["board"], payload.get("period", "all")
+    if not is_board(board) or not (period is None or period in PERIODS):
+        return {"invalid_payload"}
+    named = {param: payload[param] for param in ENDED_PARAMS if param in payload}
+    verdict, ok = board_outcomes(board, period, named, registry, now)
+    verdicts = [verdict]
     if "limit" in payload:
         value = payload["limit"]
         if value is None:
@@ -223,8 +396,8 @@ def socket_outcomes(event: object, args: list, role: str, me: str | None, guild:
         verdicts.append(EITHER if around is None else VALID if is_id(around) else INVALID)
         if "offset" in payload:
             verdicts.append(EITHER)  # "with around instead of offset": both at once is unsaid
-    maybe_missing = (around is not None and "around" in payload) or is_tournament_board(payload["board"])
-    ok = {"ok", "not_found"} if maybe_missing else {"ok"}
+        if around is not None:
+            ok = ok | {"not_found"}  # a player with no score on that board
     return with_invalid(combine(*verdicts), ok)
 
 
@@ -307,13 +480,14 @@ def key_verdict(header: str | None, key: str) -> str:
 
 
 def query_verdict(items: list[tuple[Part, Part]]) -> tuple[str, bool]:
-    """The leaderboard query (section 6): (verdict, whether `around` is given)."""
+    """The leaderboard query's parameters one by one (section 6): (verdict, whether `around` is
+    given). A `day` or `week` is judged with its board and period (`board_outcomes`)."""
     verdicts = []
     seen: set[str] = set()
     around = False
     decoded = [(k.decoded(), v.decoded()) for k, v in items]
     for key, value in decoded:
-        if key is None or key not in ("period", "limit", "offset", "around"):
+        if key is None or key not in ("period", "limit", "offset", "around", *ENDED_PARAMS):
             return INVALID, False
         if key in seen:
             verdicts.append(EITHER)  # a repeated parameter: which one counts is unsaid
@@ -335,10 +509,38 @@ def query_verdict(items: list[tuple[Part, Part]]) -> tuple[str, bool]:
                 verdicts.append(VALID if 1 <= number <= 100 else INVALID)
             else:
                 verdicts.append(VALID if number <= 1_000_000 else EITHER)
-        else:
+        elif key == "around":
             around = True
             verdicts.append(VALID if is_id(value) else INVALID)
     if "around" in seen and "offset" in seen:
         verdicts.append(EITHER)
     return combine(*verdicts), around
+
+
+def query_readings(items: list[tuple[Part, Part]]) -> list[dict[str, str]]:
+    """The query as the server may read it, parameter -> text: the first of a repeated
+    parameter counting, or the last (undecodable ones are query_verdict's to refuse)."""
+    decoded = [(k.decoded(), v.decoded()) for k, v in items]
+    pairs = [(k, v) for k, v in decoded if k is not None and v is not None]
+    return [dict(reversed(pairs)), dict(pairs)]
+
+
+def http_board_outcomes(board: str, items: list[tuple[Part, Part]], registry: Registry,
+                        now: float | None = None) -> set[str]:
+    """`GET /api/v1/leaderboards/<board>?<items>` as socket outcomes (ok, not_found,
+    invalid_payload) for a board name as the server reads it. An empty period is absent or
+    invalid; an empty day or week too."""
+    now = time.time() if now is None else now
+    if not is_board(board):
+        return {"invalid_payload"}
+    verdict, around = query_verdict(items)
+    outcomes: set[str] = set()
+    for reading in query_readings(items):
+        period = reading.get("period", "all") or None
+        named: dict[str, object] = {p: reading[p] or None for p in ENDED_PARAMS if p in reading}
+        board_verdict, ok = board_outcomes(board, period, named, registry, now)
+        if around:
+            ok = ok | {"not_found"}  # a player with no score on that board
+        outcomes |= with_invalid(combine(verdict, board_verdict), ok)
+    return outcomes
 

@@ -1,11 +1,13 @@
 """The fuzz suite's Socket.IO side: a player and a spectator on raw sockets, their live
-challenges, and one exchange checked against PROTOCOL.md."""
+challenges, the tournaments they join, and one exchange checked against PROTOCOL.md."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import time
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import aiohttp
@@ -13,17 +15,30 @@ from hypothesis import assume, event as note_event, strategies as st
 
 from app.anticheat.proof import solve
 from tests.conftest import TEST_ACTIONS
-from tests.fuzz.oracle import Challenge, socket_outcomes
-from tests.fuzz.strategies import STATIC_POOL, Pool, socket_args, socket_payloads
+from tests.fuzz.oracle import Challenge, PlayerState, TournamentState, Viewer, socket_outcomes
+from tests.fuzz.strategies import (
+    ENDED,
+    FULL,
+    OTHER_REGION,
+    RUNNING,
+    STATIC_POOL,
+    UPCOMING,
+    Pool,
+    socket_args,
+    socket_payloads,
+)
 from tests.fuzz.wire import (
-    BOARD_ANSWER,
+    ENDED_PARAMS,
     KNOWN_EVENTS,
     MAX_PAYLOAD_BYTES,
     Closed,
     RawSocket,
     ack_outcome,
+    check_board_answer,
+    check_tournament,
     dumps,
     is_int,
+    parse_time,
     request,
     show,
 )
@@ -71,8 +86,59 @@ async def new_session(http: aiohttp.ClientSession, server: Server, guild: str | 
     async with http.post(f"{server.url}/api/v1/sessions", json=body) as resp:
         assert resp.status == 201, await resp.text()
         session = await resp.json()
-    server.registry.add_player(player_id)
+    server.registry.add_player(player_id).region = body["region"]
     return session
+
+
+def _iso(at: float) -> str:
+    return datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+async def put_tournaments(http: aiohttp.ClientSession, server: Server, api_key: str) -> list[str]:
+    """The tournaments of strategies.TOURNAMENTS, put once per server with the operator route
+    (section 10), one for each answer tournament:join has for the fuzz players (region eu); their
+    ids. The full one's only seat is taken by another player; the ended one ends a moment after
+    it is put (a tournament cannot be put already ended), and this waits until it has. The
+    registry learns them only once all are in place: no test fuzzes against half of them."""
+    registry = server.registry
+    if registry.tournaments:
+        return list(registry.tournaments)
+    put: dict[str, TournamentState] = {}
+    day = 86_400.0
+    now = time.time()
+    # Put in this order: the ended one first, so that its short window has not passed yet.
+    windows: dict[str, tuple[float, float, dict]] = {
+        ENDED: (now - 60, now + 2, {}),
+        RUNNING: (now - 60, now + day, {}),
+        UPCOMING: (now + day, now + 2 * day, {}),
+        OTHER_REGION: (now - 60, now + day, {"regions": ["na", "apac"]}),
+        FULL: (now - 60, now + day, {"max_players": 1}),
+    }
+    for tournament_id, (start, end, limits) in windows.items():
+        body = {"title": f"Fuzz {tournament_id}", "start_at": _iso(start), "end_at": _iso(end), **limits}
+        where = f"PUT /api/v1/tournaments/{tournament_id} {body}"
+        reply = await request(http, "PUT", f"{server.url}/api/v1/tournaments/{tournament_id}",
+                              data=json.dumps(body).encode(), headers={"Authorization": f"Bearer {api_key}"})
+        assert reply.status == 200, f"{where}: {reply!r}"
+        answer = check_tournament(reply.json(), where)
+        put[tournament_id] = TournamentState(
+            start=parse_time(answer["start_at"], where).timestamp(),
+            end=parse_time(answer["end_at"], where).timestamp(),
+            regions=tuple(answer["regions"]) if answer["regions"] is not None else None,
+            max_players=answer["max_players"])
+    filler = await new_session(http, server)
+    conn = await RawSocket.open(http, server.url, {"token": filler["token"]})
+    try:
+        reply = await conn.call("tournament:join", {"tournament": FULL})
+    finally:
+        await conn.close()
+    assert reply.get("ok") is True, f"the first join of {FULL}: {reply}"
+    put[FULL].entrants.add(filler["player"]["player_id"])
+    await asyncio.sleep(max(0.0, put[ENDED].end + 1 - time.time()))
+    reply = await request(http, "GET", f"{server.url}/api/v1/tournaments/{ENDED}")
+    assert reply.status == 200 and reply.json()["state"] == "ended", f"GET /api/v1/tournaments/{ENDED}: {reply!r}"
+    registry.tournaments.update(put)
+    return list(put)
 
 
 async def start_challenge(conn: RawSocket, owner: str, action: str, registry) -> Challenge:
@@ -95,7 +161,10 @@ def check_ok_shape(event: str, args: list, reply: dict, actors: Actors, where: s
         assert set(reply) == {"ok", "room", "snapshot"} and reply["room"] == payload["room"], f"{where}: {reply}"
         snap = reply["snapshot"]
         assert isinstance(snap, dict) and snap.get("room") == payload["room"] and is_int(snap.get("seq")), where
-        assert isinstance(snap.get("boards"), dict) and set(snap["boards"]) == {"all", "daily", "weekly"}, where
+        # A tournament's board has period `all` only (section 10): its snapshot may hold just that.
+        periods = [{"all", "daily", "weekly"}, {"all"}] if payload["room"].startswith("tournament:") \
+            else [{"all", "daily", "weekly"}]
+        assert isinstance(snap.get("boards"), dict) and set(snap["boards"]) in periods, f"{where}: {snap}"
     elif event == "unwatch":
         assert reply == {"ok": True}, f"{where}: {reply}"
     elif event == "action:start":
@@ -104,7 +173,9 @@ def check_ok_shape(event: str, args: list, reply: dict, actors: Actors, where: s
         assert set(challenge) == {"action_id", "token", "difficulty", "min_ms", "expires_at"}, f"{where}: {reply}"
         assert isinstance(challenge["expires_at"], str) and challenge["expires_at"].endswith("Z"), where
     elif event == "action:complete":
-        assert set(reply) == {"ok", "action_id", "points", "duplicate", "score", "achievements"}, f"{where}: {reply}"
+        # (v1.1, section 10) and `tournaments` when the credit counted toward one.
+        assert set(reply) - {"tournaments"} == {"ok", "action_id", "points", "duplicate", "score", "achievements"}, \
+            f"{where}: {reply}"
         challenge = actors.registry.challenges[payload["token"]]
         state = actors.registry.players[actors.player_id]
         assert reply["points"] == challenge.points, f"{where}: credited {reply['points']}, the action gives " \
@@ -114,18 +185,41 @@ def check_ok_shape(event: str, args: list, reply: dict, actors: Actors, where: s
             state.total += challenge.points
             challenge.acked = reply
             assert reply["score"]["total"] == state.total, f"{where}: score {reply['score']}, expected {state.total}"
+            check_tournament_credit(reply, state, actors, challenge.points, where)
         else:
             first = challenge.acked
             assert reply["duplicate"] is True, f"{where}: a second completion credited again: {reply}"
             assert {k: v for k, v in reply.items() if k != "duplicate"} == \
                    {k: v for k, v in first.items() if k != "duplicate"}, f"{where}: retry ack {reply} != {first}"
     elif event == "leaderboard:get":
-        assert set(reply) == {"ok", *BOARD_ANSWER}, f"{where}: {reply}"
-        assert reply["board"] == payload["board"] and reply["period"] == payload.get("period", "all"), where
         limit = payload.get("limit", 10) if payload.get("limit") is not None else 10
-        assert isinstance(reply["entries"], list) and len(reply["entries"]) <= limit, f"{where}: {reply}"
-        for row in reply["entries"]:
-            assert set(row) == {"rank", "player_id", "name", "score"}, f"{where}: row {row}"
+        named = {param: payload[param] for param in ENDED_PARAMS if payload.get(param) is not None}
+        check_board_answer({k: v for k, v in reply.items() if k != "ok"}, where, payload["board"],
+                           payload.get("period") or "all", named, limit)
+    elif event == "tournament:join":
+        assert set(reply) == {"ok", "tournament"}, f"{where}: {reply}"
+        tournament_id = payload["tournament"]
+        answer = check_tournament(reply["tournament"], where)
+        joined = actors.registry.tournaments[tournament_id]
+        assert answer["tournament_id"] == tournament_id, f"{where}: {answer}"
+        assert answer["state"] in joined.states(time.time()), f"{where}: state {answer['state']!r}"
+        joined.entrants.add(actors.player_id)
+        assert answer["players"] == len(joined.entrants), \
+            f"{where}: {answer['players']} players; {sorted(joined.entrants)} joined it"
+        actors.registry.players[actors.player_id].tournaments.setdefault(tournament_id, 0)
+
+
+def check_tournament_credit(reply: dict, state: PlayerState, actors: Actors, points: int, where: str) -> None:
+    """Section 10: a credit by an entrant of a running tournament adds its points there, and the
+    ack lists the player's score in each such tournament. With none, the key is absent or empty
+    (PROTOCOL.md does not say which)."""
+    now = time.time()
+    counted = {tid for tid in state.tournaments if actors.registry.tournaments[tid].states(now) == {"running"}}
+    for tid in counted:
+        state.tournaments[tid] += points
+    expected = {tid: state.tournaments[tid] for tid in counted}
+    assert reply.get("tournaments", {}) == expected, \
+        f"{where}: tournaments {reply.get('tournaments')!r}; the player's running tournaments: {expected}"
 
 
 async def exchange(actors: Actors, role: str, event: object, args: list, also: frozenset = frozenset()) -> str:
@@ -146,7 +240,10 @@ async def _exchange(actors: Actors, conn: RawSocket, role: str, event: object, a
     # A message over MAX_PAYLOAD_BYTES may be refused by closing the connection, as engine.io does
     # (tests/handlers/test_bad_input.py covers it): the fuzz stays under the limit.
     assume(len(text.encode()) < MAX_PAYLOAD_BYTES - 64)
-    allowed = socket_outcomes(event, args, role, actors.player_id, actors.guild, actors.registry) | also
+    viewer = Viewer(role, watched=frozenset(conn.watched)) if role == "spectator" else \
+        Viewer(role, actors.player_id, actors.registry.players[actors.player_id].region, actors.guild,
+               frozenset(conn.watched))
+    allowed = socket_outcomes(event, args, viewer, actors.registry) | also
     ack_id = await conn.send(event, args, text)
     try:
         ack = await conn.acks_for(ack_id, timeout=5)
@@ -162,6 +259,10 @@ async def _exchange(actors: Actors, conn: RawSocket, role: str, event: object, a
     if outcome == "ok":
         assert isinstance(event, str), f"{where}: an event named {event!r} was answered ok"
         check_ok_shape(event, args, reply, actors, where)
+        if event == "watch" and viewer.counts(args[0]["room"]):
+            conn.watched.add(args[0]["room"])
+        elif event == "unwatch":
+            conn.watched.discard(args[0]["room"])
 
     # the same connection still answers, and had nothing else to say about this event
     try:

@@ -14,11 +14,12 @@ Note `weighted`: hypothesis' `one_of` ignores a strategy given twice.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from urllib.parse import quote
 
 from hypothesis import strategies as st
 
-from tests.fuzz.wire import KNOWN_EVENTS, PERIODS, REGIONS, BigLiteral, dumps
+from tests.fuzz.wire import BOARD_HISTORY_DAYS, KNOWN_EVENTS, PERIODS, REGIONS, BigLiteral, dumps
 
 
 def weighted(*choices: tuple[int, st.SearchStrategy]) -> st.SearchStrategy:
@@ -27,6 +28,11 @@ def weighted(*choices: tuple[int, st.SearchStrategy]) -> st.SearchStrategy:
 
 
 CATALOGUE = ("quick", "big", "slow", "brief", "limited", "hard")  # tests/conftest.py TEST_ACTIONS
+# The tournaments the fuzz fixtures put (sockets.put_tournaments), one per answer tournament:join
+# has for a player of region eu (section 10): ok (running, and upcoming), tournament_closed (not
+# open to eu, and ended), tournament_full.
+RUNNING, UPCOMING, OTHER_REGION, FULL, ENDED = "fz_running", "fz_upcoming", "fz_na_only", "fz_full", "fz_ended"
+TOURNAMENTS = (RUNNING, UPCOMING, OTHER_REGION, FULL, ENDED)
 RESERVED_EVENTS = ("connect", "disconnect", "connect_error", "disconnecting", "newListener", "removeListener",
                    "message", "error")
 
@@ -93,7 +99,8 @@ def json_values(nonfinite: bool = True, max_leaves: int = 10) -> st.SearchStrate
 def keys() -> st.SearchStrategy[str]:
     known = ["room", "action", "token", "proof", "board", "period", "limit", "offset", "around", "player_id",
              "name", "region", "guild", "suspended", "points", "score", "ok", "error", "duplicate", "action_id",
-             "difficulty", "min_ms", "Room", "ROOM", "room ", "", "__proto__", "$set"]
+             "difficulty", "min_ms", "day", "week", "tournament", "tournaments", "Room", "ROOM", "room ", "",
+             "__proto__", "$set"]
     return st.one_of(st.sampled_from(known), texts(max_size=12))
 
 
@@ -146,26 +153,32 @@ def ids() -> st.SearchStrategy[str]:
                      texts(max_size=70))
 
 
-def valid_rooms(guild: str | None = None) -> st.SearchStrategy[str]:
+def valid_rooms(guild: str | None = None, tournaments: list[str] | tuple[str, ...] = ()) -> st.SearchStrategy[str]:
+    """Region rooms and the own guild's; any guild's; the tournaments' and any tournament's."""
     own = [f"guild:{guild}"] if guild else []
-    return weighted((3, st.sampled_from([f"region:{r}" for r in REGIONS] + own)),
-                    (1, VALID_ID.map(lambda g: f"guild:{g}")))
+    known = [(1, st.sampled_from([f"tournament:{t}" for t in tournaments]))] if tournaments else []
+    return weighted((5, st.sampled_from([f"region:{r}" for r in REGIONS] + own)),
+                    (1, VALID_ID.map(lambda g: f"guild:{g}")), *known,
+                    (1, VALID_ID.map(lambda t: f"tournament:{t}")))
 
 
 def near_rooms() -> st.SearchStrategy[str]:
     return st.one_of(
         st.builds(lambda g: f"guild:{g}", ids()),
+        st.builds(lambda t: f"tournament:{t}", ids()),
         st.builds(lambda kind, rest: f"{kind}{rest}", st.sampled_from(["region:", "guild:", "Region:", "region",
-                                                                       "player:", "global:", ":", "REGION:"]),
+                                                                       "player:", "global:", ":", "REGION:",
+                                                                       "tournament", "Tournament:", "tournaments:"]),
                   st.one_of(st.sampled_from(list(REGIONS) + ["EU", "eu ", " eu", "mars", ""]), texts(max_size=12))),
         st.sampled_from(["global", "region:eu:x", "guild:a:b", "region:eu\x00", "guild:" + "g" * 64,
-                         "guild:" + "g" * 65]),
+                         "guild:" + "g" * 65, "tournament:", f"tournament:{RUNNING}:x", f"tournament:{RUNNING} ",
+                         "tournament:" + "t" * 65, f"TOURNAMENT:{RUNNING}"]),
         texts(),
     )
 
 
-def valid_boards(guild: str | None = None) -> st.SearchStrategy[str]:
-    return st.one_of(st.just("global"), valid_rooms(guild))
+def valid_boards(guild: str | None = None, tournaments: list[str] | tuple[str, ...] = ()) -> st.SearchStrategy[str]:
+    return st.one_of(st.just("global"), valid_rooms(guild, tournaments))
 
 
 def near_boards() -> st.SearchStrategy[str]:
@@ -177,6 +190,100 @@ def near_periods() -> st.SearchStrategy[str]:
     return st.one_of(st.sampled_from(["ALL", "Daily", "yearly", "", " all", "all\n"]), texts(max_size=10))
 
 
+# -------------------------------------------------------------------------------------------------
+# ended boards: `day` and `week` (v1.1, section 6)
+# -------------------------------------------------------------------------------------------------
+
+
+def iso_week(day: date) -> str:
+    year, week, _ = day.isocalendar()
+    return f"{year:04d}-W{week:02d}"
+
+
+def _days_ago(n: int) -> str:
+    return (datetime.now(UTC).date() - timedelta(days=n)).isoformat()
+
+
+def _weeks_ago(n: int) -> str:
+    return iso_week(datetime.now(UTC).date() - timedelta(weeks=n))
+
+
+def days() -> st.SearchStrategy[str]:
+    """Well-formed days: ended ones still kept, around BOARD_HISTORY_DAYS ago, today and the next
+    days, any day of years 1-9999, and the calendar's edges."""
+    return weighted(
+        (4, st.integers(-2, BOARD_HISTORY_DAYS + 3).map(_days_ago)),
+        (1, st.dates().map(date.isoformat)),
+        (1, st.sampled_from(["0001-01-01", "1970-01-01", "2000-02-29", "2024-02-29", "9999-12-30", "9999-12-31"])),
+    )
+
+
+def weeks() -> st.SearchStrategy[str]:
+    """Well-formed ISO weeks, as `days`: recent, around BOARD_HISTORY_DAYS ago, this one and the
+    next, any week of years 1-9999, and 53rd weeks."""
+    return weighted(
+        (4, st.integers(-2, BOARD_HISTORY_DAYS // 7 + 2).map(_weeks_ago)),
+        (1, st.dates().map(iso_week)),
+        (1, st.sampled_from(["0001-W01", "1970-W01", "2004-W53", "2020-W53", "2026-W53", "9999-W51", "9999-W52"])),
+    )
+
+
+def board_read_cases() -> dict[str, tuple[str, dict[str, str], str]]:
+    """Board reads whose answer PROTOCOL.md states (sections 6, 10): name -> (board, parameters,
+    outcome). Built when called: the days are counted back from today. A day is kept for
+    BOARD_HISTORY_DAYS after its end, the next midnight: the day that many days ago is the oldest
+    still kept (until tonight)."""
+    yesterday = _days_ago(1)
+    return {
+        "yesterday": ("global", {"period": "daily", "day": yesterday}, "ok"),
+        "last week": ("region:eu", {"period": "weekly", "week": _weeks_ago(1)}, "ok"),
+        "the oldest day kept": ("global", {"period": "daily", "day": _days_ago(BOARD_HISTORY_DAYS)}, "ok"),
+        "a day no longer kept": ("global", {"period": "daily", "day": _days_ago(BOARD_HISTORY_DAYS + 1)}, "not_found"),
+        "a week no longer kept": ("global", {"period": "weekly", "week": _weeks_ago(BOARD_HISTORY_DAYS // 7 + 2)},
+                                  "not_found"),
+        "tomorrow": ("global", {"period": "daily", "day": _days_ago(-1)}, "not_found"),
+        "the calendar's last day": ("global", {"period": "daily", "day": "9999-12-31"}, "not_found"),
+        "the calendar's last week": ("global", {"period": "weekly", "week": "9999-W52"}, "not_found"),
+        "the calendar's first day": ("global", {"period": "daily", "day": "0001-01-01"}, "not_found"),
+        "the calendar's first week": ("global", {"period": "weekly", "week": "0001-W01"}, "not_found"),
+        "a day that is not": ("global", {"period": "daily", "day": "2026-11-31"}, "invalid_payload"),
+        "a 53rd week of a year of 52": ("global", {"period": "weekly", "week": "2025-W53"}, "invalid_payload"),
+        "a day with weekly": ("global", {"period": "weekly", "day": yesterday}, "invalid_payload"),
+        "a day without a period": ("global", {"day": yesterday}, "invalid_payload"),
+        "a day and a week": ("global", {"period": "daily", "day": yesterday, "week": _weeks_ago(1)},
+                             "invalid_payload"),
+        "a tournament's board by day": (f"tournament:{RUNNING}", {"period": "daily", "day": yesterday},
+                                        "invalid_payload"),
+        "a tournament's weekly board": (f"tournament:{RUNNING}", {"period": "weekly"}, "invalid_payload"),
+        "an ended tournament's board": (f"tournament:{ENDED}", {}, "ok"),
+        "an unknown tournament's board": ("tournament:fz_no_such_cup", {}, "not_found"),
+    }
+
+
+def near_days() -> st.SearchStrategy[str]:
+    """Strings that are no day: impossible dates, other layouts, other digits, a week."""
+    return st.one_of(
+        mutated(days()),
+        st.sampled_from(["2026-11-31", "2025-02-29", "1900-02-29", "2026-13-01", "2026-00-10", "2026-11-00",
+                         "0000-01-01", "10000-01-01", "2026-1-5", "26-11-30", "2026/11/30", "20261130",
+                         "2026-11-30T00:00:00Z", "2026-11-30 ", " 2026-11-30", "+2026-11-30", "-001-01-01",
+                         "２０２６-11-30", "٢٠٢٦-١١-٣٠", "2026-W48", "yesterday", ""]),
+        weeks(),
+        texts(max_size=20),
+    )
+
+
+def near_weeks() -> st.SearchStrategy[str]:
+    """Strings that are no ISO week: a 53rd week of a year of 52, week 0, other layouts, a day."""
+    return st.one_of(
+        mutated(weeks()),
+        st.sampled_from(["2026-W54", "2025-W53", "2026-W00", "2026-W1", "2026W48", "2026-w48", "2026-W48-1",
+                         "2026-48", "0000-W01", "10000-W01", "２０２６-W48", "2026-W٤٨", "last week", ""]),
+        days(),
+        texts(max_size=20),
+    )
+
+
 @dataclass
 class Pool:
     """Values only the running server can give: challenge tokens and their proofs, player ids."""
@@ -185,12 +292,14 @@ class Pool:
     proofs: list[str] = field(default_factory=list)
     players: list[str] = field(default_factory=list)
     guild: str | None = None
+    tournaments: list[str] = field(default_factory=list)
 
 
 # For tests whose inputs must not depend on the running server (so that `@example` can pin
-# inputs): well-formed tokens this server never signed, and ids no player has.
+# inputs): well-formed tokens this server never signed, and ids no player has; the fixtures'
+# tournaments have fixed ids.
 STATIC_POOL = Pool(tokens=["WyJ4Il0.aw5XXg.forged-signature", "eyJhbGciOiJub25lIn0.e30."], proofs=["1", "42"],
-                   players=["nobody_here", "p1"], guild="owls")
+                   players=["nobody_here", "p1"], guild="owls", tournaments=list(TOURNAMENTS))
 
 
 def mutated(base: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
@@ -221,17 +330,40 @@ def socket_payloads(event: str, pool: Pool) -> st.SearchStrategy[dict]:
             })
         return st.sampled_from(list(zip(pool.tokens, pool.proofs, strict=True))).flatmap(payload)
     if event == "leaderboard:get":
-        around = st.sampled_from(pool.players) if pool.players else VALID_ID
-        return near_valid({
-            "board": Field(valid_boards(pool.guild), near_boards()),
-            "period": Field(st.sampled_from(PERIODS), near_periods(), required=False),
-            "limit": Field(st.integers(1, 100), st.one_of(st.sampled_from([0, 101, -1, 10.0, "10", True]), ints()),
-                           required=False),
-            "offset": Field(st.integers(0, 50), st.one_of(st.sampled_from([-1, 0.0, "0", False]), ints()),
-                            required=False),
-            "around": Field(st.one_of(around, VALID_ID), ids(), required=False),
-        })
+        return board_reads(pool)
+    if event == "tournament:join":
+        known = st.sampled_from(pool.tournaments) if pool.tournaments else VALID_ID
+        return near_valid({"tournament": Field(
+            weighted((4, known), (1, VALID_ID)),
+            st.one_of(ids(), mutated(known), known.map(lambda t: f"tournament:{t}"), st.sampled_from(["", "*"])))})
     raise AssertionError(event)
+
+
+def board_reads(pool: Pool) -> st.SearchStrategy[dict]:
+    """leaderboard:get payloads (sections 6, 10): live boards, and ended ones by `day` or `week`,
+    now and then with both."""
+    around = st.sampled_from(pool.players) if pool.players else VALID_ID
+    board = Field(valid_boards(pool.guild, pool.tournaments), near_boards())
+    page = {
+        "limit": Field(st.integers(1, 100), st.one_of(st.sampled_from([0, 101, -1, 10.0, "10", True]), ints()),
+                       required=False),
+        "offset": Field(st.integers(0, 50), st.one_of(st.sampled_from([-1, 0.0, "0", False]), ints()),
+                        required=False),
+        "around": Field(st.one_of(around, VALID_ID), ids(), required=False),
+    }
+    near_period = st.one_of(st.sampled_from(PERIODS), near_periods())
+
+    def ended(period: str, param: str, valid: st.SearchStrategy[str], near: st.SearchStrategy[str]):
+        return near_valid({"board": board, "period": Field(st.just(period), near_period),
+                           param: Field(valid, near), **page})
+
+    daily, weekly = ended("daily", "day", days(), near_days()), ended("weekly", "week", weeks(), near_weeks())
+    return weighted(
+        (4, near_valid({"board": board, "period": Field(st.sampled_from(PERIODS), near_periods(), required=False),
+                        **page})),
+        (2, daily), (2, weekly),
+        (1, st.tuples(st.one_of(daily, weekly), days(), weeks()).map(lambda t: {**t[0], "day": t[1], "week": t[2]})),
+    )
 
 
 def socket_args(payload: st.SearchStrategy) -> st.SearchStrategy[list]:
@@ -319,15 +451,19 @@ def parts(text: st.SearchStrategy[str]) -> st.SearchStrategy[Part]:
                     (1, st.binary(min_size=1, max_size=12).map(lambda b: Part(raw=b))))
 
 
-QUERY_KEYS = ("period", "limit", "offset", "around")
+QUERY_KEYS = ("period", "limit", "offset", "around", "day", "week")
 
 
 def query_items(players: list[str]) -> st.SearchStrategy[list[tuple[Part, Part]]]:
-    """key=value pairs for the leaderboard query: the four keys with valid and invalid values,
-    unknown keys, repeats."""
+    """key=value pairs for the leaderboard query: its keys with valid and invalid values, unknown
+    keys, repeats; an ended board's `period` with its `day` or `week`."""
     def value_for(key: str) -> st.SearchStrategy[str]:
         if key == "period":
             return weighted((2, st.sampled_from(PERIODS)), (1, near_periods()))
+        if key == "day":
+            return weighted((2, days()), (1, near_days()))
+        if key == "week":
+            return weighted((2, weeks()), (1, near_weeks()))
         if key in ("limit", "offset"):
             return st.one_of(st.integers(-2, 120).map(str), ints().map(str),
                              st.sampled_from(["", "1.5", "1e2", "0x10", "+5", " 5", "5 ", "٥", "５", "010", "true"]),
@@ -340,10 +476,13 @@ def query_items(players: list[str]) -> st.SearchStrategy[list[tuple[Part, Part]]
     known = st.sampled_from(QUERY_KEYS).flatmap(item)
     unknown = st.tuples(parts(st.one_of(keys(), st.sampled_from(["Limit", "limit ", "board", "sort", "", "ok"]))),
                         parts(texts(max_size=10)))
-    valid = st.fixed_dictionaries({}, optional={
-        "period": st.sampled_from(PERIODS), "limit": st.integers(1, 100).map(str),
-        "offset": st.integers(0, 50).map(str), "around": st.sampled_from(players) if players else VALID_ID,
-    }).map(lambda d: [(Part(text=k), Part(text=v)) for k, v in d.items()])
+    page = {"limit": st.integers(1, 100).map(str), "offset": st.integers(0, 50).map(str),
+            "around": st.sampled_from(players) if players else VALID_ID}
+    valid = st.one_of(
+        st.fixed_dictionaries({}, optional={"period": st.sampled_from(PERIODS), **page}),
+        st.fixed_dictionaries({"period": st.just("daily"), "day": days()}, optional=page),
+        st.fixed_dictionaries({"period": st.just("weekly"), "week": weeks()}, optional=page),
+    ).map(lambda d: [(Part(text=k), Part(text=v)) for k, v in d.items()])
     return weighted((1, valid), (1, st.lists(weighted((4, known), (1, unknown)), max_size=5)))
 
 
@@ -402,9 +541,9 @@ def raw_bodies() -> st.SearchStrategy[bytes]:
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "PROPFIND", "PROPPATCH", "MKCOL",
            "COPY", "MOVE", "LOCK", "UNLOCK", "SEARCH", "REPORT", "PURGE", "LINK", "UNLINK")
-PATH_WORDS = ("api", "v1", "v2", "sessions", "leaderboards", "players", "actions", "suspension", "healthz", "readyz",
-              "metrics", "static", "vendor", "socket.io.min.js", "index.html", "app.js", "global", "region:eu", "p1",
-              "API", "V1", "", "..", ".", "%", "admin", ".env", "socket.io.js")
+PATH_WORDS = ("api", "v1", "v2", "sessions", "leaderboards", "players", "actions", "suspension", "tournaments",
+              "healthz", "readyz", "metrics", "static", "vendor", "socket.io.min.js", "index.html", "app.js", "global",
+              "region:eu", "p1", RUNNING, "API", "V1", "", "..", ".", "%", "admin", ".env", "socket.io.js")
 
 
 def path_parts() -> st.SearchStrategy[list[Part]]:

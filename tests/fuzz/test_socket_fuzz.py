@@ -1,4 +1,4 @@
-"""Fuzzing every Socket.IO event of PROTOCOL.md (sections 1, 4-6) against one running server.
+"""Fuzzing every Socket.IO event of PROTOCOL.md (sections 1, 4-6, 10) against one running server.
 
 For each example, one event packet goes out over a raw websocket, from a player or a spectator.
 Properties, checked on every example:
@@ -22,9 +22,19 @@ from __future__ import annotations
 import pytest
 from hypothesis import example, given, strategies as st
 
+from tests.conftest import eventually
 from tests.fuzz.conftest import budget
 from tests.fuzz.sockets import ROLES, STATIC_ARGS, assert_total, exchange
-from tests.fuzz.strategies import json_values, unknown_event_names
+from tests.fuzz.strategies import (
+    ENDED,
+    FULL,
+    OTHER_REGION,
+    RUNNING,
+    UPCOMING,
+    board_read_cases,
+    json_values,
+    unknown_event_names,
+)
 from tests.fuzz.wire import KNOWN_EVENTS, show
 
 # A failing example's arguments can hold a few 2,000-character strings; hypothesis warns about
@@ -80,3 +90,57 @@ async def test_interleaved_sequences(data, actors):
         args = data.draw(actors.strategies[event], label=f"{role} {event}")
         await exchange(actors, role, event, args)
     await assert_total(actors, f"after {steps}")
+
+
+# The answers section 10 gives a player of region eu (the fuzz players'), for each fuzz tournament.
+JOINS = {RUNNING: "ok", UPCOMING: "ok", OTHER_REGION: "tournament_closed", ENDED: "tournament_closed",
+         FULL: "tournament_full", "fz_no_such_cup": "not_found", "fz running": "invalid_payload",
+         f"tournament:{RUNNING}": "invalid_payload", "t" * 65: "invalid_payload"}
+
+
+# The tests below draw nothing: `given` runs each case as one hypothesis example, which
+# `exchange` needs (it notes events, and keeps oversize messages out with `assume`).
+@pytest.mark.parametrize("tournament", list(JOINS))
+@budget(1)
+@given(data=st.data())
+async def test_tournament_join_answers(tournament, data, actors):
+    """Each answer of tournament:join is reached, and is the one PROTOCOL.md states; joining
+    twice is ok too; a spectator, who never acts, is not_a_player."""
+    payload = {"tournament": tournament}
+    assert await exchange(actors, "player", "tournament:join", [payload]) == JOINS[tournament]
+    assert await exchange(actors, "player", "tournament:join", [payload]) == JOINS[tournament]
+    # For a bad id, which of the two is checked first is unsaid.
+    spectator = {"not_a_player", "invalid_payload"} if JOINS[tournament] == "invalid_payload" else {"not_a_player"}
+    assert await exchange(actors, "spectator", "tournament:join", [payload]) in spectator
+
+
+@pytest.mark.parametrize("case", list(board_read_cases()))
+@budget(1)
+@given(data=st.data())
+async def test_board_read_answers(case, data, actors):
+    """Ended days and weeks, and tournament boards (sections 6, 10): the answer PROTOCOL.md states."""
+    board, params, expected = board_read_cases()[case]
+    assert await exchange(actors, "spectator", "leaderboard:get", [{"board": board, **params}]) == expected
+
+
+
+@budget(1)
+@given(data=st.data())
+async def test_credits_count_toward_running_tournaments(data, actors):
+    """Section 10: after joining, a credit counts toward the running tournament (its ack lists the
+    player's score there, and the board has it), never toward the upcoming one."""
+    for tournament in (RUNNING, UPCOMING):
+        assert await exchange(actors, "player", "tournament:join", [{"tournament": tournament}]) == "ok"
+    for token, proof in zip(actors.pool.tokens[:2], actors.pool.proofs[:2], strict=True):  # two of "quick"
+        # the ack's `tournaments` is checked against what the player was credited since it joined
+        assert await exchange(actors, "player", "action:complete", [{"token": token, "proof": proof}]) == "ok"
+    spectator = await actors.connection("spectator")
+    read = {"board": f"tournament:{RUNNING}", "around": actors.player_id, "limit": 1}
+
+    async def on_the_board() -> None:  # once the flusher has applied the credits
+        reply = await spectator.call("leaderboard:get", read)
+        assert reply.get("ok") is True and [(row["player_id"], row["score"]) for row in reply["entries"]] == \
+            [(actors.player_id, 20)], f"leaderboard:get {read}: {reply}"
+
+    await eventually(on_the_board)
+    await assert_total(actors, "after two completions in a tournament")

@@ -1,13 +1,14 @@
 """What the fuzz tests put on the wire and how they read what comes back.
 
-Nothing here knows the app's code: every rule comes from PROTOCOL.md (sections 1, 3-6, 8).
+Nothing here knows the app's code: every rule comes from PROTOCOL.md (sections 1, 3-6, 8, 10).
 
 - `dumps` writes JSON text byte for byte, so a payload can hold what `json.dumps` cannot write
   (`BigLiteral`: an integer literal of thousands of digits) and non-finite floats the way
   Python's own JSON module writes them (`NaN`, `Infinity`), which the server's decoder accepts.
 - `RawSocket` speaks Socket.IO v5 over a bare websocket, so every ack frame is seen: the tests
   count acks per call (exactly one), not just take the first one a client library hands over.
-- `check_http_error`, `check_ack` hold the reply shapes of sections 1 and 3.
+- `check_http_error`, `ack_outcome` hold the reply shapes of sections 1 and 3;
+  `check_board_answer` and `check_tournament` those of sections 6 and 10.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import json
 import math
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import aiohttp
@@ -34,9 +36,13 @@ SOCKET_CODES = frozenset({
 # Section 3: "Every HTTP error uses that body" with these statuses.
 HTTP_CODES = {400: "invalid_payload", 401: "unauthorized", 404: "not_found", 405: "method_not_allowed",
               409: "conflict", 413: "payload_too_large", 429: "rate_limited"}
-KNOWN_EVENTS = ("watch", "unwatch", "action:start", "action:complete", "leaderboard:get")
+KNOWN_EVENTS = ("watch", "unwatch", "action:start", "action:complete", "leaderboard:get", "tournament:join")
 REGIONS = ("na", "eu", "apac", "sa", "oce")  # the default REGIONS (section 2); the fuzz server keeps it
 PERIODS = ("all", "daily", "weekly")
+# (v1.1, section 6) The parameter naming an ended board, and the period it goes with.
+ENDED_PARAMS = {"day": "daily", "week": "weekly"}
+BOARD_HISTORY_DAYS = 35  # its default (section 2); the fuzz server keeps it
+MAX_WATCHED = 8  # rooms added with `watch` per connection (section 4)
 ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 MAX_PAYLOAD_BYTES = 16384  # MAX_PAYLOAD_BYTES default: larger bodies are 413 (tested in handlers/)
 
@@ -63,6 +69,10 @@ def is_board(value: object) -> bool:
 
 # Every leaderboard answer (v1.1, section 6): `resets_at` too.
 BOARD_ANSWER = frozenset({"board", "period", "entries", "total_players", "resets_at"})
+# GET /api/v1/tournaments/<id>, and the `tournament` of a tournament:join ack (section 10).
+TOURNAMENT_KEYS = frozenset({"tournament_id", "title", "start_at", "end_at", "state", "players", "actions", "regions",
+                             "max_players"})
+TOURNAMENT_STATES = ("upcoming", "running", "ended")
 
 
 # -------------------------------------------------------------------------------------------------
@@ -132,6 +142,7 @@ class RawSocket:
         self.last_id = 0
         self.pushed = 0
         self.stale_acks: list[tuple[int, str]] = []  # acks for ids already answered or never asked
+        self.watched: set[str] = set()  # rooms this connection's watch calls added (toward MAX_WATCHED)
 
     @classmethod
     async def open(cls, http: aiohttp.ClientSession, base_url: str, auth: dict | None) -> RawSocket:
@@ -277,3 +288,59 @@ def check_http_error(reply: Reply, where: str, method: str = "GET", extra: dict 
     code = check_error_object(body["error"], where, codes=set(codes.values()))
     assert code == codes[reply.status], f"{where}: status {reply.status} with code {code!r}"
     return code
+
+
+def parse_time(value: object, where: str) -> datetime:
+    """An ISO 8601 UTC time as section 1 writes them (`2026-11-23T10:00:00.000Z`)."""
+    assert isinstance(value, str) and value.endswith("Z"), f"{where}: time {value!r}"
+    try:
+        return datetime.fromisoformat(value.removesuffix("Z") + "+00:00")
+    except ValueError:
+        raise AssertionError(f"{where}: time {value!r} is no ISO 8601 time") from None
+
+
+def check_board_answer(answer: object, where: str, board: str, period: str | None, named: dict[str, str] | None,
+                       limit: int) -> None:
+    """A leaderboard answer (section 6; a socket ack's without its `ok`): the board and period
+    asked for, at most `limit` rows, and `resets_at`: null for `all`, else when a board of that
+    period starts over, a UTC midnight (a Monday's for `weekly`), which for an ended board (its
+    `day` or `week` in `named`) may be its end or the live board's next reset: section 6 does not
+    say, nor whether the answer echoes `day` / `week` (if it does, the value asked for).
+    `period` or `named` None: the caller does not know them (a query parameter given twice)."""
+    assert isinstance(answer, dict), f"{where}: answer {answer!r}"
+    echo = set(named or {})
+    assert BOARD_ANSWER <= set(answer) <= BOARD_ANSWER | echo, f"{where}: answer keys {sorted(answer)}"
+    assert answer["board"] == board, f"{where}: board {answer['board']!r}"
+    assert answer["period"] in PERIODS and answer["period"] == (period or answer["period"]), \
+        f"{where}: period {answer['period']!r}"
+    for param, value in (named or {}).items():
+        assert answer.get(param, value) == value, f"{where}: {param} {answer[param]!r}, asked for {value!r}"
+    entries = answer["entries"]
+    assert isinstance(entries, list) and len(entries) <= limit, f"{where}: {len(entries)} rows for limit {limit}"
+    for row in entries:
+        assert isinstance(row, dict) and set(row) == {"rank", "player_id", "name", "score"}, f"{where}: row {row}"
+    assert is_int(answer["total_players"]) and answer["total_players"] >= 0, f"{where}: {answer['total_players']!r}"
+    resets_at = answer["resets_at"]
+    if answer["period"] == "all":
+        assert resets_at is None, f"{where}: resets_at {resets_at!r} for period all"
+        return
+    at = parse_time(resets_at, f"{where}: resets_at")
+    assert at == at.replace(hour=0, minute=0, second=0, microsecond=0), \
+        f"{where}: resets_at {resets_at} is no UTC midnight"
+    assert answer["period"] == "daily" or at.weekday() == 0, f"{where}: resets_at {resets_at} is no Monday"
+
+
+def check_tournament(value: object, where: str) -> dict:
+    """A tournament object (section 10)."""
+    assert isinstance(value, dict) and set(value) == TOURNAMENT_KEYS, f"{where}: tournament {value!r}"
+    assert is_id(value["tournament_id"]) and isinstance(value["title"], str), f"{where}: {value}"
+    assert parse_time(value["start_at"], where) < parse_time(value["end_at"], where), f"{where}: {value}"
+    assert value["state"] in TOURNAMENT_STATES, f"{where}: state {value['state']!r}"
+    assert is_int(value["players"]) and value["players"] >= 0, f"{where}: players {value['players']!r}"
+    for key in ("actions", "regions"):
+        names = value[key]
+        assert names is None or isinstance(names, list) and all(isinstance(n, str) for n in names), \
+            f"{where}: {key} {names!r}"
+    assert value["max_players"] is None or is_int(value["max_players"]) and value["max_players"] >= 1, \
+        f"{where}: max_players {value['max_players']!r}"
+    return value

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import replace
 
 import pytest
-import redis
 from redis.asyncio import Redis
 
 from app.clock import now_ms
@@ -23,18 +21,8 @@ T = TODAY + 1000
 
 
 @pytest.fixture
-async def client(redis_proc) -> AsyncIterator[Redis]:
-    redis.Redis.from_url(redis_proc.url).flushall()
-    client = Redis.from_url(redis_proc.url)
-    try:
-        yield client
-    finally:
-        await client.aclose()
-
-
-@pytest.fixture
-def store(client: Redis) -> BoardStore:
-    return BoardStore(client)
+def store(redis_client: Redis) -> BoardStore:
+    return BoardStore(redis_client)
 
 
 def standing(pid: str, version: int, total: int, at: int = T, region: str = "eu", guild: str | None = None,
@@ -111,17 +99,17 @@ async def test_stale_versions_are_ignored(store: BoardStore) -> None:
     assert (await store.page("region:eu", "daily", 0, 10, T))[0][0]["score"] == 30
 
 
-async def test_reapplying_the_same_standing_is_a_no_op(store: BoardStore, client: Redis) -> None:
+async def test_reapplying_the_same_standing_is_a_no_op(store: BoardStore, redis_client: Redis) -> None:
     s = standing("a", 1, 10, guild="g")
     assert await store.apply(s) == 9
 
     async def dump() -> dict:
         out: dict[bytes | str, object] = {}
-        for key in sorted(await client.keys("lb:*")):
-            if await client.type(key) == b"hash":  # the boards' indexes, and the placements
-                out[key] = await client.hgetall(key)
+        for key in sorted(await redis_client.keys("lb:*")):
+            if await redis_client.type(key) == b"hash":  # the boards' indexes, and the placements
+                out[key] = await redis_client.hgetall(key)
             else:
-                out[key] = await client.zrange(key, 0, -1, withscores=True)
+                out[key] = await redis_client.zrange(key, 0, -1, withscores=True)
         return out
 
     before = await dump()
@@ -250,19 +238,19 @@ async def test_names(store: BoardStore) -> None:
 
 
 async def test_daily_and_weekly_keys_expire_after_their_period_and_its_history(store: BoardStore,
-                                                                                client: Redis) -> None:
+                                                                                redis_client: Redis) -> None:
     await store.apply(standing("a", 1, 10, guild="g"))
     for board in ("global", "region:eu", "guild:g"):
         all_key = store.key(board, "all", T)
-        assert await client.ttl(all_key) == -1
-        assert await client.ttl(all_key + ":idx") == -1
+        assert await redis_client.ttl(all_key) == -1
+        assert await redis_client.ttl(all_key + ":idx") == -1
         # Readable for BOARD_HISTORY_DAYS (35 by default) after the end, then a day's slack.
         for period in (DAILY, WEEKLY):
             key = store.key(board, period.name, T)
             expected = period.end(T) + 36 * DAY
-            assert await client.pexpiretime(key) == expected
-            assert await client.pexpiretime(key + ":idx") == expected
-            assert await client.pttl(key) > 0
+            assert await redis_client.pexpiretime(key) == expected
+            assert await redis_client.pexpiretime(key + ":idx") == expected
+            assert await redis_client.pttl(key) > 0
 
 
 def test_keys_name_the_period(store: BoardStore) -> None:
@@ -344,7 +332,7 @@ async def test_a_standing_from_before_a_move_updates_global_only(store: BoardSto
     assert (await store.page("region:na", "all", 0, 10, T))[0][0]["score"] == 10
 
 
-async def test_a_move_of_a_player_without_credits_places_nothing(store: BoardStore, client: Redis) -> None:
+async def test_a_move_of_a_player_without_credits_places_nothing(store: BoardStore, redis_client: Redis) -> None:
     assert await store.apply(make_standing("new", "New", "na", None, 0, 0, 0, 0, 0, moves=1)) == 0
     assert await ids(store, "region:na") == [] and await ids(store) == []
     await store.apply(standing("new", 1, 5))  # moves 0: from before that move

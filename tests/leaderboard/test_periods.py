@@ -197,8 +197,13 @@ async def test_an_ended_day_is_readable_final_until_board_history_days_then_not_
 async def test_a_day_not_ended_is_not_found_and_a_malformed_one_invalid(redis) -> None:
     now = ms(2026, 11, 30, 12)
     reads = LeaderboardReads(BoardStore(redis), clock=Clock(now))
+    # The calendar's edges too: its last day and week (which end past what a date holds), and
+    # weeks of years written with leading zeros, as ISO 8601 writes them.
     for period, param, value in (("daily", "day", "2026-11-30"), ("daily", "day", "2026-12-05"),
-                                 ("weekly", "week", "2026-W49"), ("weekly", "week", "2027-W01")):
+                                 ("weekly", "week", "2026-W49"), ("weekly", "week", "2027-W01"),
+                                 ("daily", "day", "9999-12-31"), ("weekly", "week", "9999-W52"),
+                                 ("daily", "day", "0001-01-01"), ("weekly", "week", "0001-W01"),
+                                 ("weekly", "week", "0999-W01")):
         with pytest.raises(ProtocolError) as err:
             await reads.get("global", period, 10, 0, None, **{param: value})
         assert err.value.code == "not_found", value

@@ -32,6 +32,7 @@ from pymongo import AsyncMongoClient
 
 from app.anticheat.proof import solve
 from tests.conftest import DocumentStoreProcess, Instance, RedisProcess, eventually
+from tests.support import Spectator
 
 N_PLAYERS = 10
 REGIONS = ("eu", "na")
@@ -160,34 +161,6 @@ class Player:
             await asyncio.sleep(random.uniform(0.2, 0.8))  # playing
             await self.complete(challenge, hard_deadline)
             await asyncio.sleep(random.uniform(0.05, 0.15))
-
-
-class Spectator:
-    """A connection with no auth watching region:eu; records every delta with its arrival time."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.sio = socketio.AsyncClient(reconnection=False)
-        self.deltas: list[tuple[float, dict]] = []
-        self.disconnects = 0
-
-        @self.sio.on("leaderboard:delta")
-        async def on_delta(data: dict) -> None:
-            self.deltas.append((now(), data))
-
-        @self.sio.on("disconnect")
-        async def on_disconnect(*_: object) -> None:
-            self.disconnects += 1
-
-    async def watch(self, room: str) -> dict:
-        await self.sio.connect(self.url, transports=["websocket"], wait_timeout=10)
-        reply = await self.sio.call("watch", {"room": room}, timeout=10)
-        assert reply["ok"], reply
-        return reply["snapshot"]
-
-    async def close(self) -> None:
-        if self.sio.connected:
-            await self.sio.disconnect()
 
 
 async def all_ready(http: aiohttp.ClientSession, nodes: list[Instance]) -> None:
@@ -403,7 +376,7 @@ async def test_every_acknowledged_point_survives_redis_and_mongodb_restarts_unde
             assert spectator.disconnects == 0 and spectator.sio.connected
             times = [at for at, _ in spectator.deltas]
             assert any(t < redis_down for t in times) and any(t > redis_back for t in times), times
-            seqs = [d["seq"] for _, d in spectator.deltas if d["room"] == "region:eu"]
+            seqs = spectator.seqs("region:eu")
             assert all(a < b for a, b in itertools.pairwise(seqs)), f"seq went back or repeated: {seqs}"
 
         # (8) recovery without a restart, checked last since everything above holds without it:

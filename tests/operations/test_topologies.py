@@ -30,33 +30,37 @@ import shutil
 import signal
 import subprocess
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 import aiohttp
 import pytest
 import redis
 import socketio
 from pymongo import AsyncMongoClient
+from redis.asyncio.cluster import RedisCluster
 
 from app.anticheat.proof import solve
+from app.clock import iso, now_ms
 from app.embedded import free_port
 from tests.conftest import (
+    OPERATOR_KEY,
     Client,
     DocumentStoreProcess,
     Instance,
     RedisProcess,
+    create_session,
     eventually,
     stack_settings,
     stop,
     wait_for_port,
 )
+from tests.support import Operator, Spectator, cluster_run, kill_9_run
 
 NGINX = Path("/usr/sbin/nginx")  # Debian's package (make setup installs it); /usr/sbin is not on every PATH
 NGINX_CONF = Path(__file__).resolve().parents[2] / "deploy" / "nginx.conf"
@@ -121,21 +125,6 @@ def main_conf(site: Path) -> str:
     )
 
 
-def wait_ready(instance: Instance, timeout: float = 30.0) -> None:
-    """conftest's Instance.ready, without an event loop (the fixture is module-scoped and sync)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert instance.proc.poll() is None, f"instance exited with {instance.proc.returncode}"
-        try:
-            with urllib.request.urlopen(f"{instance.url}/readyz", timeout=2) as resp:
-                if resp.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.1)
-    raise AssertionError(f"{instance.url} was not ready in {timeout} s")
-
-
 @dataclass
 class NginxTopology:
     url: str  # nginx's listen address
@@ -171,7 +160,7 @@ def nginx_topology(tmp_path_factory: pytest.TempPathFactory, redis_proc: RedisPr
     proc: subprocess.Popen | None = None
     try:
         for instance in instances:
-            wait_ready(instance)
+            asyncio.run(instance.ready())  # a loop of its own: the fixture is module-scoped, hence sync
         listen = free_port()
         site = prefix / "live-scoreboard.conf"
         site.write_text(render_site([instance.port for instance in instances], listen))
@@ -443,14 +432,29 @@ def with_signal(proc: subprocess.Popen, sig: int) -> None:
     os.kill(proc.pid, sig)
 
 
-@pytest.fixture(scope="module")
-def sentinel_topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SentinelTopology]:
-    topology = SentinelTopology(tmp_path_factory.mktemp("sentinel"))
+class Topology(Protocol):
+    """Redis servers of a test module's own, started by the constructor."""
+
+    def wait_ready(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+T = TypeVar("T", bound=Topology)
+
+
+def running(topology: T) -> Iterator[T]:
+    """A module fixture's body: the topology once ready; stopped after, or when it never gets ready."""
     try:
         topology.wait_ready()
         yield topology
     finally:
         topology.stop()
+
+
+@pytest.fixture(scope="module")
+def sentinel_topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SentinelTopology]:
+    yield from running(SentinelTopology(tmp_path_factory.mktemp("sentinel")))
 
 
 @dataclass
@@ -532,32 +536,6 @@ class Player:
             await self.sio.disconnect()
 
 
-class Spectator:
-    """Watches ROOM on one instance and records every delta with its arrival time."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.sio = socketio.AsyncClient(reconnection=False)
-        self.deltas: list[tuple[float, dict]] = []
-        self.disconnects = 0
-
-        @self.sio.on("leaderboard:delta")
-        async def on_delta(data: dict) -> None:
-            self.deltas.append((now(), data))
-
-        @self.sio.on("disconnect")
-        async def on_disconnect(*_: object) -> None:
-            self.disconnects += 1
-
-    async def watch(self) -> None:
-        await self.sio.connect(self.url, transports=["websocket"], wait_timeout=10)
-        reply = await self.sio.call("watch", {"room": ROOM}, timeout=10)
-        assert reply["ok"], reply
-
-    def seqs(self, after: float = 0.0) -> list[int]:
-        return [d["seq"] for at, d in self.deltas if at >= after and d["room"] == ROOM]
-
-
 async def session(http: aiohttp.ClientSession, url: str, pid: str) -> str:
     async with http.post(f"{url}/api/v1/sessions", json={"player_id": pid, "name": pid, "region": "eu"}) as resp:
         assert resp.status == 201, await resp.text()
@@ -592,7 +570,7 @@ async def test_a_master_killed_under_traffic_is_followed_and_nothing_acknowledge
         quiet = Player(quiet_pid, nodes[0].url, await session(http, nodes[0].url, quiet_pid))
         spectators = [Spectator(node.url) for node in nodes]
         for spectator in spectators:
-            await spectator.watch()
+            await spectator.watch(ROOM)
         await reader.connect(nodes[1].url, transports=["websocket"], wait_timeout=10)
 
         deadline = now() + 60.0
@@ -600,7 +578,7 @@ async def test_a_master_killed_under_traffic_is_followed_and_nothing_acknowledge
         stop_traffic = asyncio.Event()
         traffic = [asyncio.create_task(p.run(stop_traffic, deadline)) for p in players]
         await asyncio.sleep(WARMUP_S)
-        assert all(s.seqs() for s in spectators), "no delta before the failover: the test proves nothing"
+        assert all(s.seqs(ROOM) for s in spectators), "no delta before the failover: the test proves nothing"
 
         # The replica misses what follows: paused (for less than the sentinels' down-after),
         # its link cut. The quiet player's second action lands on the master only.
@@ -619,7 +597,7 @@ async def test_a_master_killed_under_traffic_is_followed_and_nothing_acknowledge
         # old master's queue instead, which the boards must recover from all the same.
         with suppress(AssertionError):
             await eventually(on_the_old_master, timeout=max(0.05, 0.6 - (now() - paused)), interval=0.02)
-        seq_before_kill = max(max(s.seqs(), default=0) for s in spectators)
+        seq_before_kill = max(max(s.seqs(ROOM), default=0) for s in spectators)
         killed = now()
         topology.master.kill()
         topology.master.wait()
@@ -691,7 +669,7 @@ async def test_a_master_killed_under_traffic_is_followed_and_nothing_acknowledge
 
         # A room's seq never repeated nor went back, across the failover (a gap is allowed).
         for spectator in spectators:
-            seqs = spectator.seqs()
+            seqs = spectator.seqs(ROOM)
             assert all(a < b for a, b in itertools.pairwise(seqs)), f"seq repeated or went back: {seqs}"
             assert spectator.disconnects == 0 and spectator.sio.connected
         for node in nodes:
@@ -711,8 +689,7 @@ async def test_a_master_killed_under_traffic_is_followed_and_nothing_acknowledge
             task.cancel()
         await asyncio.gather(*traffic, return_exceptions=True)
         for spectator in spectators:
-            if spectator.sio.connected:
-                await spectator.sio.disconnect()
+            await spectator.close()
         for p in [*players, *([quiet] if quiet else [])]:
             await p.close()
         if reader.connected:
@@ -796,12 +773,7 @@ class ClusterTopology:
 
 @pytest.fixture(scope="module")
 def cluster_topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterTopology]:
-    topology = ClusterTopology(tmp_path_factory.mktemp("cluster"))
-    try:
-        topology.wait_ready()
-        yield topology
-    finally:
-        topology.stop()
+    yield from running(ClusterTopology(tmp_path_factory.mktemp("cluster")))
 
 
 @pytest.fixture
@@ -824,8 +796,6 @@ async def cluster_instances(cluster_topology: ClusterTopology, settings):
 @pytest.mark.parametrize("n_instances", [2, 3])
 async def test_instances_act_as_one_on_a_redis_cluster_and_keys_spread(cluster_topology, cluster_instances,
                                                                        n_instances):
-    from tests.leaderboard.test_cluster import cluster_run
-
     start, on_cluster = cluster_instances
     await cluster_run(start, on_cluster, n_instances)
     counts = cluster_topology.key_counts()
@@ -833,13 +803,47 @@ async def test_instances_act_as_one_on_a_redis_cluster_and_keys_spread(cluster_t
 
 
 async def test_kill_9_of_the_lease_holder_on_a_redis_cluster(cluster_topology, cluster_instances):
-    from redis.asyncio.cluster import RedisCluster
-
-    from tests.leaderboard.test_cluster import kill_9_run
-
     start, on_cluster = cluster_instances
     r = RedisCluster(host="127.0.0.1", port=cluster_topology.ports[0])
     try:
         await kill_9_run(start, on_cluster, r)
     finally:
         await r.aclose()
+
+
+async def test_a_tournament_on_a_redis_cluster_is_live_and_its_keys_end_with_it(cluster_topology, cluster_instances):
+    """A tournament's board on a cluster: the credit counts, its room gets the delta, and every
+    key of its board family (its board, the published rows, the family's copies of the players'
+    placements) expires, so an ended tournament leaves nothing behind in Redis."""
+    start, _ = cluster_instances
+    one = await start(API_KEY=OPERATOR_KEY)
+    now = now_ms()
+    spectator, client = Spectator(one.url), Client()
+    async with aiohttp.ClientSession() as http:
+        status, _ = await Operator(http, one.url).put(
+            "clustercup", {"title": "Cluster cup", "start_at": iso(now - 60_000), "end_at": iso(now + 600_000)})
+        assert status == 200
+        session = await create_session(http, one.url)
+    try:
+        await spectator.watch("tournament:clustercup")
+        await client.sio.connect(one.url, auth={"token": session["token"]}, transports=["websocket"])
+        assert (await client.call("tournament:join", {"tournament": "clustercup"}))["ok"]
+        _, ack = await client.play("quick")
+        assert ack["tournaments"] == {"clustercup": 10}, ack
+
+        async def delta_arrived() -> None:
+            rows = [(row["player_id"], row["score"]) for _, d in spectator.deltas
+                    if d["room"] == "tournament:clustercup" for row in d["boards"]["all"]]
+            assert (session["player"]["player_id"], 10) in rows, spectator.deltas
+
+        await eventually(delta_arrived)
+    finally:
+        await spectator.close()
+        await client.sio.disconnect()
+    without_expiry = []
+    for port in cluster_topology.ports:
+        with redis.Redis(port=port, socket_timeout=1) as node:
+            for key in node.scan_iter(match="*{tournament:clustercup}*"):
+                if node.pttl(key) < 0:
+                    without_expiry.append(key)
+    assert not without_expiry, f"keys of the tournament's family that never expire: {without_expiry}"

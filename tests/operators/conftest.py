@@ -1,47 +1,17 @@
-"""Fixtures of the operator route tests: an app with API_KEY, and an HTTP helper that sends it."""
+"""Fixtures of the operator route tests: an app with API_KEY (op_settings), an Operator calling it,
+and its database."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import replace
 from typing import Any
 
 import aiohttp
 import pymongo
 import pytest
 
-from app.config import Secret, Settings
-
-API_KEY = "operator-key-0123456789"
-AUTH = {"Authorization": f"Bearer {API_KEY}"}
-
-
-class Operator:
-    """An operator's HTTP calls against one app."""
-
-    def __init__(self, http: aiohttp.ClientSession, url: str) -> None:
-        self.http = http
-        self.url = url
-
-    async def call(self, method: str, path: str, *, key: bool = True, **kwargs: Any) -> tuple[int, Any]:
-        headers = {**(AUTH if key else {}), **kwargs.pop("headers", {})}
-        async with self.http.request(method, f"{self.url}{path}", headers=headers, **kwargs) as resp:
-            body = await resp.json() if resp.content_type == "application/json" else await resp.text()
-            return resp.status, body
-
-    async def ok(self, method: str, path: str, **kwargs: Any) -> Any:
-        status, body = await self.call(method, path, **kwargs)
-        assert status == 200, (method, path, status, body)
-        return body
-
-    async def board(self, board: str, period: str = "all") -> list[str]:
-        body = await self.ok("GET", f"/api/v1/leaderboards/{board}?period={period}&limit=100")
-        return [row["player_id"] for row in body["entries"]]
-
-
-@pytest.fixture
-def op_settings(settings: Settings) -> Settings:
-    return replace(settings, api_key=Secret(API_KEY))
+from app.config import Settings
+from tests.support import Operator
 
 
 @pytest.fixture

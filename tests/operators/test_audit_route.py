@@ -8,7 +8,7 @@ from datetime import datetime
 
 from app.anticheat.proof import proof_ok
 from tests.conftest import eventually
-from tests.operators.conftest import Operator
+from tests.support import Operator
 
 FIELDS = {"action_id", "action", "outcome", "duplicate", "points", "started_at", "completed_at", "play_ms",
           "difficulty", "instance", "client"}

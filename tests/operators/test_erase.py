@@ -17,9 +17,8 @@ from app.leaderboard.keys import PLACE_KEY
 from app.leaderboard.queue import DeltaQueue
 from app.server import REBUILD, REDIS
 from tests.conftest import RedisProcess, eventually, open_client
-from tests.operators.conftest import Operator
 from tests.operators.test_hidden import BOARDS, PERIODS, RoomModel, on_every_board
-from tests.support import connect_refusal
+from tests.support import Operator, connect_refusal
 
 
 async def test_erase_takes_the_player_off_every_board_and_deletes_what_is_kept(operator: Operator, player, mongo,

@@ -7,8 +7,8 @@ import json
 
 from app.clock import iso, now_ms
 from tests.conftest import eventually
-from tests.operators.conftest import AUTH, Operator
 from tests.operators.test_audit_route import refused_attempt
+from tests.support import OPERATOR_AUTH, Operator
 
 
 async def test_the_export_holds_every_datum_kept(operator: Operator, player, mongo, http):
@@ -25,7 +25,7 @@ async def test_the_export_holds_every_datum_kept(operator: Operator, player, mon
         "score": 0.8, "signals": {"regular": {"figure": 0.9, "cv": 0.01}}, "difficulty_bonus": 5, "since": since,
         "updated_ms": since + 1}}})
     await operator.ok("PUT", f"/api/v1/players/{pid}/suspension", json={"suspended": True, "hidden": False})
-    async with http.post(f"{operator.url}/api/v1/players/{pid}/sessions/revoke", headers=AUTH) as resp:
+    async with http.post(f"{operator.url}/api/v1/players/{pid}/sessions/revoke", headers=OPERATOR_AUTH) as resp:
         revoked_before = (await resp.json())["revoked_before"]
 
     async def trail_written() -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from app.server import REBUILD, REDIS
 from tests.conftest import Client, eventually
-from tests.operators.conftest import Operator
+from tests.support import Operator
 
 PERIODS = ("all", "daily", "weekly")
 BOARDS = ("global", "region:eu", "guild:owls")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.operators.conftest import Operator
+from tests.support import Operator
 
 ROUTES = [
     ("GET", "/api/v1/admin/players/{pid}/actions"),

@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 import redis.asyncio
 
 from app.operators.stats import LiveStats, no_connections
-from tests.conftest import create_session, eventually, open_client
-from tests.operators.conftest import API_KEY, Operator
+from tests.conftest import OPERATOR_KEY, create_session, eventually, open_client
 from tests.operators.test_audit_route import refused_attempt
+from tests.support import Operator
 
 
 def parse(text: str) -> datetime:
@@ -64,7 +64,7 @@ async def check_shape(operator: Operator, client) -> None:
 
 
 async def test_stats_sum_every_live_instance(instances, http):
-    a, b = await instances(API_KEY=API_KEY), await instances(API_KEY=API_KEY)
+    a, b = await instances(API_KEY=OPERATOR_KEY), await instances(API_KEY=OPERATOR_KEY)
     clients = []
     try:
         for url, plays in ((a.url, 1), (b.url, 2)):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from app.anticheat.scoring import THRESHOLD
 from app.clock import iso, now_ms
-from tests.operators.conftest import Operator
+from tests.support import Operator
 
 
 def suspicion(score: float, since: int | None, bonus: int = 0) -> dict:

@@ -9,32 +9,24 @@
 //          "audit_entries": <how many audit rows the player has>}
 //
 // Prints exactly one JSON object on stdout with everything observed and exits 0; on a failure it
-// prints what it observed so far plus {"error": "..."} (and a screenshot named failure.png).
+// prints what it observed so far plus {"error": "..."} (and a screenshot named failure-console.png).
 
-import { mkdirSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import path from "node:path";
 
-import { launchChromium } from "./chromium.mjs";
+import { WAIT_MS, browserScript, text as textOn } from "./chromium.mjs";
 
-const config = JSON.parse(process.argv[2] ?? "{}");
-
-const WAIT_MS = 15000;
-
-const result = {
-  console_errors: [], // console.error and the like, except Chromium's own line for an HTTP error status
-  resource_errors: [], // "Failed to load resource: ... status of 401": one per http_errors entry
-  page_errors: [],
+// Beside what every script records: Chromium's "Failed to load resource: ... status of 401" lines,
+// apart from console_errors (one per http_errors entry).
+const { config, result, newPage, step, run } = browserScript({
+  resource_errors: [],
   requests: [],
   api_requests: [], // {method, path, authorization, body} of every /api/ call
-  failed_requests: [],
   http_errors: [],
-  steps: [],
-};
-let browser;
+});
 let page;
 
-const step = (name) => result.steps.push(name);
-const text = (selector) => page.locator(selector).first().innerText();
+const text = (selector) => textOn(page, selector);
 const shot = (name, fullPage = true) => page.screenshot({ path: path.join(config.screenshots, name), fullPage });
 
 /** The player's profile as the server answers it now, from node (not the page): its HTTP status. */
@@ -43,19 +35,10 @@ async function profileStatus(playerId) {
   return resp.status;
 }
 
-async function run() {
-  mkdirSync(config.screenshots, { recursive: true });
-  browser = await launchChromium(config);
-  result.browser_version = browser.version();
-  const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, acceptDownloads: true });
-  page = await context.newPage();
-  page.on("console", (msg) => {
-    if (msg.type() !== "error") return;
-    const entry = { text: msg.text(), location: msg.location() };
-    if (msg.text().startsWith("Failed to load resource: the server responded with a status of")) result.resource_errors.push(entry);
-    else result.console_errors.push(entry);
-  });
-  page.on("pageerror", (err) => result.page_errors.push(String(err.stack || err)));
+async function operate() {
+  page = await newPage("console", { viewport: { width: 1280, height: 800 }, acceptDownloads: true },
+                       { resourceErrors: true });
+  const context = page.context();
   context.on("request", (req) => {
     result.requests.push(req.url());
     const url = new URL(req.url());
@@ -68,7 +51,6 @@ async function run() {
       });
     }
   });
-  context.on("requestfailed", (req) => result.failed_requests.push({ url: req.url(), error: req.failure()?.errorText }));
   context.on("response", (resp) => {
     if (resp.status() >= 400) {
       const url = new URL(resp.url());
@@ -249,26 +231,6 @@ async function run() {
   await page.locator("#login:not([hidden])").waitFor({ timeout: WAIT_MS });
   result.reask = { error: await text("#key-error"), session_length: await page.evaluate(() => sessionStorage.length), console_hidden: await page.locator("#console").isHidden() };
   step("401 asks again");
-
 }
 
-async function finish(code) {
-  if (code !== 0 && page) await shot("failure.png").catch(() => {});
-  await browser?.close().catch(() => {});
-  process.stdout.write(JSON.stringify(result) + "\n", () => process.exit(code));
-}
-
-const watchdog = setTimeout(() => {
-  result.error = "browser watchdog: took longer than 100 s";
-  finish(1);
-}, 100000);
-
-try {
-  await run();
-  clearTimeout(watchdog);
-  await finish(0);
-} catch (err) {
-  clearTimeout(watchdog);
-  result.error = String(err && err.stack ? err.stack : err);
-  await finish(1);
-}
+await run(operate);

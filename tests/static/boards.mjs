@@ -14,37 +14,14 @@
 // Prints exactly one JSON object on stdout with everything observed and exits 0; on a failure it
 // prints what it observed so far plus {"error": "..."} (and screenshots named failure-*.png).
 
-import { mkdirSync } from "node:fs";
 import path from "node:path";
 
-import { launchChromium } from "./chromium.mjs";
+import { WAIT_MS, browserScript, text } from "./chromium.mjs";
 
-const config = JSON.parse(process.argv[2] ?? "{}");
+const { config, result, newPage, step, run } = browserScript();
+result.scenario = config.scenario;
 
-const WAIT_MS = 15000;
-
-const result = { scenario: config.scenario, console_errors: [], page_errors: [], failed_requests: [], steps: [] };
-const pages = {};
-let browser;
-
-async function newPage(label) {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 1000 } });
-  const page = await context.newPage();
-  page.on("console", (msg) => {
-    if (msg.type() === "error") result.console_errors.push({ page: label, text: msg.text() });
-  });
-  page.on("pageerror", (err) => result.page_errors.push({ page: label, error: String(err.stack || err) }));
-  context.on("requestfailed", (req) => {
-    // A long-poll cut short by the upgrade or a reconnect is aborted by the client on purpose.
-    const aborted = req.failure()?.errorText === "net::ERR_ABORTED" && req.url().includes("/socket.io/");
-    if (!aborted) result.failed_requests.push({ page: label, url: req.url(), error: req.failure()?.errorText });
-  });
-  pages[label] = page;
-  return page;
-}
-
-const step = (name) => result.steps.push(name);
-const text = (page, selector) => page.locator(selector).first().innerText();
+const VIEWPORT = { viewport: { width: 1280, height: 1000 } };
 
 async function tableRows(page, selector) {
   const rows = [];
@@ -62,7 +39,7 @@ async function ticking(page, selector) {
 }
 
 async function history() {
-  const page = await newPage("spectator");
+  const page = await newPage("spectator", VIEWPORT);
   await page.goto(`${config.url}/?view=spectator&room=region:eu`);
   await page.locator("#watch-status", { hasText: "Watching region:eu" }).waitFor({ timeout: WAIT_MS });
   await page.locator("#clock-daily", { hasText: /^Resets in \d/ }).waitFor({ timeout: WAIT_MS });
@@ -120,7 +97,7 @@ async function history() {
 }
 
 async function tournament() {
-  const page = await newPage("player");
+  const page = await newPage("player", VIEWPORT);
   await page.goto(`${config.url}/`);
   await page.locator("#connection[data-state=connected]").waitFor({ timeout: WAIT_MS });
   await page.getByLabel("Name").fill(config.name);
@@ -188,29 +165,4 @@ async function tournament() {
   step("final board");
 }
 
-async function finish(code) {
-  if (code !== 0) {
-    for (const [label, page] of Object.entries(pages)) {
-      await page.screenshot({ path: path.join(config.screenshots, `failure-${label}.png`), fullPage: true }).catch(() => {});
-    }
-  }
-  await browser?.close().catch(() => {});
-  process.stdout.write(JSON.stringify(result) + "\n", () => process.exit(code));
-}
-
-const watchdog = setTimeout(() => {
-  result.error = "browser watchdog: took longer than 100 s";
-  finish(1);
-}, 100000);
-
-try {
-  mkdirSync(config.screenshots, { recursive: true });
-  browser = await launchChromium(config);
-  await { history, tournament }[config.scenario]();
-  clearTimeout(watchdog);
-  await finish(0);
-} catch (err) {
-  clearTimeout(watchdog);
-  result.error = String(err && err.stack ? err.stack : err);
-  await finish(1);
-}
+await run(() => ({ history, tournament })[config.scenario]());

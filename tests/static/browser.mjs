@@ -12,27 +12,12 @@
 // Prints exactly one JSON object on stdout with everything observed and exits 0; on a failure it
 // prints what it observed so far plus {"error": "..."} (and screenshots named failure-*.png).
 
-import { mkdirSync } from "node:fs";
 import path from "node:path";
 
-import { launchChromium } from "./chromium.mjs";
+import { WAIT_MS, browserScript, text } from "./chromium.mjs";
 
-const config = JSON.parse(process.argv[2] ?? "{}");
-
-const WAIT_MS = 15000;
-
-const result = {
-  transport: config.transport,
-  console_errors: [],
-  page_errors: [],
-  requests: [],
-  websockets: [],
-  failed_requests: [],
-  http_errors: [],
-  steps: [],
-};
-const pages = {};
-let browser;
+const { config, result, pages, newPage, step, run } = browserScript({ requests: [], websockets: [], http_errors: [] });
+result.transport = config.transport;
 
 function query() {
   return config.transport === "polling" ? "transport=polling" : "";
@@ -43,39 +28,22 @@ function pageUrl(extra) {
   return `${config.url}/${q ? `?${q}` : ""}`;
 }
 
-async function newPage(label, viewport) {
-  const context = await browser.newContext({ viewport });
-  const page = await context.newPage();
-  page.on("console", (msg) => {
-    if (msg.type() === "error") result.console_errors.push({ page: label, text: msg.text(), location: msg.location() });
-  });
-  page.on("pageerror", (err) => result.page_errors.push({ page: label, error: String(err.stack || err) }));
-  // Every request of the page and its workers, and every websocket it opens.
-  context.on("request", (req) => result.requests.push(req.url()));
-  context.on("requestfailed", (req) => {
-    // A long-poll cut short by the upgrade or a reconnect is aborted by the client on purpose.
-    const aborted = req.failure()?.errorText === "net::ERR_ABORTED" && req.url().includes("/socket.io/");
-    if (!aborted) result.failed_requests.push({ page: label, url: req.url(), error: req.failure()?.errorText });
-  });
-  context.on("response", (resp) => {
+// A page with, beside its errors, every request of the page and its workers, every HTTP error
+// status and every websocket it opens.
+async function observedPage(label, viewport) {
+  const page = await newPage(label, { viewport });
+  page.context().on("request", (req) => result.requests.push(req.url()));
+  page.context().on("response", (resp) => {
     if (resp.status() >= 400) result.http_errors.push({ page: label, url: resp.url(), status: resp.status() });
   });
   page.on("websocket", (ws) => result.websockets.push(ws.url()));
-  pages[label] = page;
   return page;
 }
 
-const step = (name) => result.steps.push(name);
-const text = (page, selector) => page.locator(selector).first().innerText();
-
-async function run() {
-  mkdirSync(config.screenshots, { recursive: true });
-  browser = await launchChromium(config);
-  result.browser_version = browser.version();
-
+async function playAndWatch() {
   // Page 1: the spectator, watching the player's region.
   const room = `region:${config.region}`;
-  const spectator = await newPage("spectator", { width: 1280, height: 860 });
+  const spectator = await observedPage("spectator", { width: 1280, height: 860 });
   await spectator.goto(pageUrl("view=spectator"));
   await spectator.locator("#connection[data-state=connected]").waitFor({ timeout: WAIT_MS });
   await spectator.getByLabel("Room").selectOption(room);
@@ -84,7 +52,7 @@ async function run() {
   step("spectator watching");
 
   // Page 2: the player.
-  const player = await newPage("player", { width: 1280, height: 1100 });
+  const player = await observedPage("player", { width: 1280, height: 1100 });
   await player.goto(pageUrl(""));
   await player.locator("#connection[data-state=connected]").waitFor({ timeout: WAIT_MS });
   await player.getByLabel("Name").fill(config.name);
@@ -187,27 +155,4 @@ async function run() {
   step("returning guest");
 }
 
-async function finish(code) {
-  if (code !== 0) {
-    for (const [label, page] of Object.entries(pages)) {
-      await page.screenshot({ path: path.join(config.screenshots, `failure-${label}.png`), fullPage: true }).catch(() => {});
-    }
-  }
-  await browser?.close().catch(() => {});
-  process.stdout.write(JSON.stringify(result) + "\n", () => process.exit(code));
-}
-
-const watchdog = setTimeout(() => {
-  result.error = "browser watchdog: took longer than 100 s";
-  finish(1);
-}, 100000);
-
-try {
-  await run();
-  clearTimeout(watchdog);
-  await finish(0);
-} catch (err) {
-  clearTimeout(watchdog);
-  result.error = String(err && err.stack ? err.stack : err);
-  await finish(1);
-}
+await run(playAndWatch);

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from typing import Any
 
 import aiohttp
@@ -13,15 +12,14 @@ import pytest
 from pymongo import AsyncMongoClient, monitoring
 
 from app.clock import iso, now_ms
-from app.config import Secret, Settings
+from app.config import Settings
 from app.scores.achievements import AchievementBook
 from app.scores.repository import ScoreRepository
 from app.tournaments.service import TournamentService
 from app.tournaments.store import TournamentStore
 from tests.conftest import TEST_ACTIONS
+from tests.support import Operator
 
-API_KEY = "tournament-key-0123456789"
-AUTH = {"Authorization": f"Bearer {API_KEY}"}
 REGIONS = ("na", "eu", "apac", "sa", "oce")
 MINUTE = 60_000
 HOUR = 60 * MINUTE
@@ -100,25 +98,6 @@ def loaded(start_ms: int, end_ms: int, **extra: Any) -> dict:
     """The same, as TournamentSchema loads it (what the service takes)."""
     return {"title": "Weekend cup", "start_ms": start_ms, "end_ms": end_ms, "actions": None, "regions": None,
             "max_players": None, **extra}
-
-
-class Operator:
-    def __init__(self, http: aiohttp.ClientSession, url: str) -> None:
-        self.http = http
-        self.url = url
-
-    async def call(self, method: str, path: str, *, key: bool = True, **kwargs: Any) -> tuple[int, Any]:
-        headers = {**(AUTH if key else {}), **kwargs.pop("headers", {})}
-        async with self.http.request(method, f"{self.url}{path}", headers=headers, **kwargs) as resp:
-            return resp.status, await resp.json()
-
-    async def put(self, tid: str, payload: Any, **kwargs: Any) -> tuple[int, Any]:
-        return await self.call("PUT", f"/api/v1/tournaments/{tid}", json=payload, **kwargs)
-
-
-@pytest.fixture
-def op_settings(settings: Settings) -> Settings:
-    return replace(settings, api_key=Secret(API_KEY))
 
 
 @pytest.fixture

@@ -19,8 +19,9 @@ from app.clock import now_ms
 from app.handlers.http import SERVICES
 from app.leaderboard import keys
 from app.tournaments.store import TournamentStore
-from tests.conftest import Client, create_session, eventually, open_client, run_node_json
-from tests.tournaments.conftest import API_KEY, Operator, body
+from tests.conftest import OPERATOR_KEY, Client, create_session, eventually, open_client, run_node_json
+from tests.support import Operator
+from tests.tournaments.conftest import body
 
 ENTRANT_JS = Path(__file__).resolve().parent / "js" / "entrant.mjs"
 # settle_ms = 2 x STORE_TIMEOUT_MS + 2 x LEADERBOARD_FLUSH_MS: short, for awards a few seconds after the end.
@@ -136,7 +137,7 @@ async def test_a_tournament_from_creation_to_awards_on_two_instances(
 
 
 async def test_the_awards_survive_the_lease_holder_killed_at_the_end(instances, http, settings) -> None:
-    env = {"API_KEY": API_KEY, "STORE_TIMEOUT_MS": str(STORE_TIMEOUT_MS)}
+    env = {"API_KEY": OPERATOR_KEY, "STORE_TIMEOUT_MS": str(STORE_TIMEOUT_MS)}
     a, b = await instances(**env), await instances(**env)
     by_pid = {a.proc.pid: a, b.proc.pid: b}
     t0 = now_ms()

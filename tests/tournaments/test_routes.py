@@ -8,8 +8,9 @@ import asyncio
 import pymongo
 
 from app.clock import now_ms
-from tests.conftest import create_session, open_client
-from tests.tournaments.conftest import API_KEY, HOUR, MINUTE, Operator, body
+from tests.conftest import OPERATOR_KEY, create_session, open_client
+from tests.support import OPERATOR_AUTH, Operator
+from tests.tournaments.conftest import HOUR, MINUTE, body
 
 TOURNAMENT_FIELDS = {"tournament_id", "title", "start_at", "end_at", "state", "players", "actions", "regions",
                      "max_players"}
@@ -65,7 +66,7 @@ async def test_every_bad_put_has_its_code(operator: Operator) -> None:
     status, answer = await operator.put("x" * 65, good)
     assert (status, answer["error"]["code"]) == (400, "invalid_payload")
     async with operator.http.put(f"{operator.url}/api/v1/tournaments/cup", data=b"{not json",
-                                 headers={"Authorization": f"Bearer {API_KEY}"}) as resp:
+                                 headers=OPERATOR_AUTH) as resp:
         assert resp.status == 400 and (await resp.json())["error"]["code"] == "invalid_payload"
     # Without the key: 401 whatever the body.
     for headers in ({}, {"Authorization": "Bearer wrong-key-0123456789"}):
@@ -104,7 +105,7 @@ async def test_public_reads_are_rate_limited_like_leaderboards(start_app, op_set
             if resp.status == 429:
                 assert "Retry-After" in resp.headers and (await resp.json())["error"]["code"] == "rate_limited"
     assert statuses[:2] == [200, 200] and 429 in statuses[2:]
-    async with http.get(f"{app.url}/api/v1/tournaments", headers={"Authorization": f"Bearer {API_KEY}"}) as resp:
+    async with http.get(f"{app.url}/api/v1/tournaments", headers=OPERATOR_AUTH) as resp:
         assert resp.status == 200  # with the key: not limited
 
 
@@ -128,8 +129,8 @@ async def test_join_over_the_socket(operator: Operator, player, new_session, con
 
 
 async def test_full_under_concurrent_joins_on_two_instances(instances, http, settings) -> None:
-    a = await instances(API_KEY=API_KEY)
-    b = await instances(API_KEY=API_KEY)
+    a = await instances(API_KEY=OPERATOR_KEY)
+    b = await instances(API_KEY=OPERATOR_KEY)
     t0 = now_ms()
     status, _ = await Operator(http, a.url).put("small", body(t0 + HOUR, t0 + 2 * HOUR, max_players=3))
     assert status == 200

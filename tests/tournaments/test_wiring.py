@@ -11,7 +11,8 @@ from app.handlers.http import SERVICES
 from app.leaderboard import keys
 from app.scores.repository import CreditRecord
 from tests.conftest import eventually
-from tests.tournaments.conftest import HOUR, Operator, Stack
+from tests.support import Operator
+from tests.tournaments.conftest import HOUR, Stack
 
 
 async def test_the_credit_keeps_its_tournaments_and_counts_them_once(stack: Stack) -> None:
