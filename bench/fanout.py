@@ -252,6 +252,9 @@ async def run(args: argparse.Namespace, procs: Processes, tmp: Path) -> dict:
     else:
         redis_url, redis_proc = start_redis(procs, redis_bin)
         redis_procs = [redis_proc]
+    # The flush alone first (bench/flush.py), on the Redis the server will use (emptied after
+    # it), before the store starts: its start-up work would share the cores.
+    alone = (await flush_alone(redis_url))["ms_per_standing"][2:]
     mongodb_url, store_proc = start_store(procs)
 
     print(f"fanout on {'a 3-master Redis Cluster' if args.redis == 'cluster' else 'one Redis'}: "
@@ -259,11 +262,8 @@ async def run(args: argparse.Namespace, procs: Processes, tmp: Path) -> dict:
           f"LEADERBOARD_FLUSH_MS={args.flush_ms}, {args.seconds:g} s; {os.cpu_count()} cores shared by the server(s), "
           "redis, the store and every client (node watchers, python players) - all on loopback", flush=True)
 
-    # The flush alone first (bench/flush.py), on the Redis the server will use, emptied after it.
-    alone = (await flush_alone(redis_url))["ms_per_standing"][2:]
     print(f"flush alone (1000 standings a flush of 5000 players, no watchers; bench/flush.py): "
           f"{statistics.median(alone):.3f} ms per standing (rounds {min(alone):.3f}-{max(alone):.3f})", flush=True)
-
     ceiling = await store_ceiling(mongodb_url, args.players, args.store_seconds)
     print(f"store alone ({args.players} completions in flight, j=True): "
           f"{ceiling['one by one']:.0f}/s one by one (ScoreRepository.credit + finish), "

@@ -1,22 +1,182 @@
-"""Helpers shared by test modules (fixtures stay in conftest.py; helpers are imported from here)."""
+"""Helpers shared by test modules (fixtures stay in conftest.py; helpers are imported from here,
+the processes the tests start from tests/processes.py)."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import shutil
 import signal
 import time
+import uuid
+from collections.abc import Awaitable, Callable
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+import redis
 import socketio
 
-from app.anticheat.proof import proof_ok
+from app.anticheat.proof import proof_ok, solve
+from app.config import Secret, Settings
 from app.leaderboard.boards import Standing
 from app.leaderboard.keys import LEASE_KEY
 from app.leaderboard.periods import DAILY, WEEKLY, PeriodPoints, Totals
-from tests.conftest import OPERATOR_KEY, Client, Watcher, eventually
+from tests.processes import ROOT, DocumentStoreProcess, RedisProcess
+
+TEST_ACTIONS = {
+    "actions": {
+        "quick": {"points": 10, "min_ms": 0, "ttl_s": 60, "difficulty": 4, "per_minute": 1000},
+        "big": {"points": 600, "min_ms": 0, "ttl_s": 60, "difficulty": 4, "per_minute": 1000},
+        "slow": {"points": 50, "min_ms": 400, "ttl_s": 60, "difficulty": 4, "per_minute": 1000},
+        "brief": {"points": 5, "min_ms": 0, "ttl_s": 1, "difficulty": 4, "per_minute": 1000},
+        "limited": {"points": 1, "min_ms": 0, "ttl_s": 60, "difficulty": 4, "per_minute": 2},
+        "hard": {"points": 1, "min_ms": 0, "ttl_s": 60, "difficulty": 30, "per_minute": 1000},
+    }
+}
+
+
+# Most tests send many events and sessions from one address; the abuse limits have their own tests.
+NO_ABUSE_LIMITS: dict[str, Any] = {"socket_events_per_s": 1_000_000, "socket_event_burst": 1_000_000,
+                   "connections_per_ip": 0, "sessions_per_ip_per_minute": 0, "http_reads_per_ip_per_s": 0}
+
+
+# The API_KEY of the apps the operator tests call (op_settings; Operator below sends it).
+OPERATOR_KEY = "operator-key-0123456789"
+
+
+def stack_settings(redis_proc: RedisProcess, mongo_proc: DocumentStoreProcess, actions_file: Path, data_dir: Path,
+                   db_prefix: str = "t") -> Settings:
+    """Settings on the tests' own stores: a database of its own, a flushed Redis, the test
+    catalogue, no abuse limits."""
+    redis.Redis.from_url(redis_proc.url).flushall()
+    return Settings(
+        secret_key=Secret("test-secret-key-0123456789"),
+        port=0,
+        mongodb_url=mongo_proc.url,
+        mongodb_db=f"{db_prefix}_{uuid.uuid4().hex[:12]}",
+        redis_url=redis_proc.url,
+        allow_guest_sessions=True,
+        actions_file=actions_file,
+        data_dir=data_dir,
+        flush_ms=200,
+        **NO_ABUSE_LIMITS,
+    )
+
+
+async def eventually(check: Callable[[], Awaitable[object]], timeout: float = 10.0, interval: float = 0.05):
+    """Run an async check until it stops raising AssertionError: for what the flusher applies."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        try:
+            return await check()
+        except AssertionError:
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(interval)
+
+
+class Client:
+    """A python-socketio AsyncClient that records every pushed event."""
+
+    def __init__(self) -> None:
+        self.sio = socketio.AsyncClient(reconnection=False)
+        self.events: dict[str, list] = {}
+
+        @self.sio.on("*")
+        async def record(event: str, data: object = None) -> None:
+            self.events.setdefault(event, []).append(data)
+
+    async def call(self, event: str, data: object = None, timeout: float = 10) -> dict:
+        return await self.sio.call(event, data, timeout=timeout)
+
+    async def play(self, action: str = "quick") -> tuple[dict, dict]:
+        """Start and complete one action; returns (challenge, ack)."""
+        started = await self.call("action:start", {"action": action})
+        assert started["ok"], started
+        challenge = started["challenge"]
+        proof = solve(challenge["token"], challenge["difficulty"])
+        if challenge["min_ms"]:
+            await asyncio.sleep(challenge["min_ms"] / 1000 + 0.05)
+        return challenge, await self.call("action:complete", {"token": challenge["token"], "proof": proof})
+
+    async def wait_event(self, event: str, count: int = 1, timeout: float = 10) -> list:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while len(self.events.get(event, [])) < count:
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"got {len(self.events.get(event, []))} {event}, wanted {count}")
+            await asyncio.sleep(0.02)
+        return self.events[event]
+
+
+async def create_session(http: aiohttp.ClientSession, url: str, region: str = "eu") -> dict:
+    """A guest session for a new player, on any server (no app fixture needed)."""
+    player_id = f"p{uuid.uuid4().hex[:10]}"
+    body = {"player_id": player_id, "name": player_id, "region": region}
+    async with http.post(f"{url}/api/v1/sessions", json=body) as resp:
+        assert resp.status == 201, await resp.text()
+        return await resp.json()
+
+
+async def open_client(url: str, token: str | None = None, transports: list[str] | None = None) -> Client:
+    """A connected Client on any server; the caller disconnects it."""
+    client = Client()
+    await client.sio.connect(url, auth={"token": token} if token else None,
+                             transports=transports or ["websocket"], wait_timeout=10)
+    return client
+
+
+class Watcher:
+    """A JS socket.io-client spectator (tests/js/watcher.mjs) in a node process."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+
+    @classmethod
+    async def start(cls, url: str, transports: str, rooms: list[str], top_n: int = 10) -> Watcher:
+        node = shutil.which("node")
+        assert node, "node is missing: run make setup"
+        proc = await asyncio.create_subprocess_exec(
+            node, str(ROOT / "tests" / "js" / "watcher.mjs"), url, transports, ",".join(rooms), str(top_n),
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=ROOT,
+        )
+        assert proc.stderr is not None
+        assert (await asyncio.wait_for(proc.stderr.readline(), 30)).strip() == b"ready"
+        return cls(proc)
+
+    async def result(self) -> dict:
+        assert self.proc.stdin is not None and self.proc.stdout is not None, "started with PIPEs"
+        self.proc.stdin.write(b"stop\n")
+        await self.proc.stdin.drain()
+        line = await asyncio.wait_for(self.proc.stdout.readline(), 30)
+        await self.proc.wait()
+        return json.loads(line)
+
+
+async def run_node_json(node: str, script: Path, config: dict, timeout_s: float, hint: str = "") -> dict:
+    """Run a node test script with its JSON config; return the last JSON object it printed.
+    The script reports failure with a non-zero exit or an "error" field."""
+    config = {"root": str(ROOT), **config}
+    proc = await asyncio.create_subprocess_exec(
+        node, str(script), json.dumps(config), cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        stdout, stderr = await asyncio.wait_for(proc.communicate(), timeout_s)
+    except TimeoutError:
+        proc.kill()
+        stdout, stderr = await proc.communicate()
+        pytest.fail(f"{script.name} ran over {timeout_s} s\nstdout: {stdout.decode()}\nstderr: {stderr.decode()}")
+    out, err = stdout.decode(), stderr.decode()
+    lines = [line for line in out.splitlines() if line.strip()]
+    assert lines, f"{script.name} printed nothing (exit {proc.returncode})\nstderr: {err}"
+    result = json.loads(lines[-1])
+    assert proc.returncode == 0 and "error" not in result, (
+        f"{script.name} failed (exit {proc.returncode}): {result.get('error')}\n{hint}"
+        f"observed: {json.dumps(result, indent=1)}\nstderr: {err}")
+    return result
 
 
 def bad_proof(token: str, difficulty: int) -> str:

@@ -29,7 +29,8 @@ from aiohttp.base_protocol import BaseProtocol
 from app.broadcast import MAX_BUFFERED_BYTES, BroadcastManager, text_frame
 from app.fanout import RedisFanout
 from app.server import SIO
-from tests.conftest import Client, Running, Watcher, create_session, eventually, open_client
+from tests.processes import Running
+from tests.support import Client, Watcher, create_session, eventually, open_client
 
 ROOM = "region:eu"
 

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import aiohttp
 
-from tests.conftest import Client, eventually
+from tests.support import Client, eventually
 
 # A returning guest sends the guest_key its first session got (PROTOCOL.md 3, v1.1); for a
 # player that does not exist yet a key is ignored and a new one minted.

@@ -10,7 +10,7 @@ import socketio
 from multidict import CIMultiDict
 
 from app.config import Secret
-from tests.conftest import eventually
+from tests.support import eventually
 
 KEY = "operator-key-0123456789"
 

@@ -9,7 +9,7 @@ import time
 
 import aiohttp
 
-from tests.conftest import open_client
+from tests.support import open_client
 
 CAP = 40
 TIMEOUT_S = 2

@@ -14,7 +14,7 @@ import aiohttp
 import pymongo
 
 from app.anticheat.proof import solve
-from tests.conftest import Client, eventually
+from tests.support import Client, eventually
 
 PLAYERS = 30
 ROUNDS = 3

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 
 from app.anticheat.proof import solve
-from tests.conftest import Client
+from tests.support import Client
 
 MIN_MS = 400  # the test catalogue's "slow"
 

@@ -8,7 +8,7 @@ import pytest
 
 from app.anticheat.proof import solve
 from app.config import Secret
-from tests.conftest import RedisProcess
+from tests.processes import RedisProcess
 
 API_KEY = "operator-key-0123456789"
 

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import pytest
 
 from app.anticheat.proof import solve
-from tests.conftest import Client, DocumentStoreProcess
-from tests.support import bad_proof
+from tests.processes import DocumentStoreProcess
+from tests.support import Client, bad_proof
 
 
 @dataclass

@@ -24,7 +24,7 @@ from app.embedded import free_port
 from app.operators.audit import AuditEntry, AuditTrail
 from app.scores.repository import open_database
 from tests.anticheat.test_scoring import T0, attempt, bot, human
-from tests.conftest import eventually
+from tests.support import eventually
 
 
 class Clock:

@@ -9,7 +9,8 @@ import json
 import uuid
 
 from app.config import Secret
-from tests.conftest import ROOT, run_node_json
+from tests.processes import ROOT
+from tests.support import run_node_json
 
 SCRIPT = ROOT / "tests" / "clients" / "js" / "fairplay.mjs"
 API_KEY = "operator-key-0123456789"

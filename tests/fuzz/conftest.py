@@ -1,7 +1,7 @@
 """One server process for the whole fuzz package, many hypothesis examples against it.
 
 Starting an app per example is too slow, so `python -m app` runs as its own process (the
-`Instance` of tests/conftest.py) for the package and every test drives it over real sockets.
+`Instance` of tests/processes.py) for the package and every test drives it over real sockets.
 The tests are async `@given` tests: pytest-asyncio runs each example in the test's event loop,
 so one set of connections (function-scoped fixtures) serves all examples of a test.
 
@@ -13,89 +13,20 @@ inputs every time. FUZZ_SCALE=10 runs ten times the examples; FUZZ_RANDOM=1 draw
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from datetime import timedelta
-from pathlib import Path
 
 import aiohttp
 import pytest
-from hypothesis import HealthCheck, Phase, settings as hsettings
 
 from app.config import Settings
-from tests.conftest import Instance, stack_settings
+from tests.fuzz.harness import API_KEY, Server
 from tests.fuzz.oracle import Registry
 from tests.fuzz.sockets import Actors, new_session, put_tournaments, start_challenge
 from tests.fuzz.strategies import Pool, socket_args, socket_payloads
-from tests.fuzz.wire import KNOWN_EVENTS, RawSocket, request
-
-API_KEY = "fuzz-operator-key-0123456789"
-
-SCALE = float(os.environ.get("FUZZ_SCALE", "1") or 1)
-RANDOM = os.environ.get("FUZZ_RANDOM", "") not in ("", "0")
-
-
-def budget(examples: int) -> hsettings:
-    return hsettings(
-        max_examples=max(1, int(examples * SCALE)),
-        deadline=timedelta(seconds=10),  # a hang fails; any real answer comes well within
-        derandomize=not RANDOM,
-        database=None,
-        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                               HealthCheck.filter_too_much, HealthCheck.data_too_large],
-        report_multiple_bugs=True,
-        # No explain phase: it replays a failure many times over the network, and adds nothing to
-        # the minimal input the shrinker reports.
-        phases=[Phase.explicit, Phase.generate, Phase.target, Phase.shrink],
-    )
-
-
-class Server:
-    """One `python -m app` process of the fuzz package (a plain class, for a short repr).
-    Its JSON log lines go to `log_path`; the error lines a test caused are added to its report."""
-
-    def __init__(self, instance: Instance, registry: Registry, log_path: Path) -> None:
-        self.instance = instance
-        self.registry = registry
-        self.log_path = log_path
-        self._read = 0
-
-    def new_errors(self) -> list[str]:
-        """Error lines logged since the last call: logger, message, last line of the traceback."""
-        with self.log_path.open("rb") as log:
-            log.seek(self._read)
-            data = log.read()
-        self._read += len(data)
-        lines = []
-        for raw in data.decode("utf-8", "replace").splitlines():
-            try:
-                entry = json.loads(raw)
-            except ValueError:
-                lines.append(raw[:300])  # not a JSON log line: print() or a crash
-                continue
-            if isinstance(entry, dict) and entry.get("level") in ("error", "critical"):
-                exc = (entry.get("exc") or "").strip().splitlines()
-                lines.append(f"{entry.get('logger')}: {entry.get('msg')}" + (f" | {exc[-1]}" if exc else ""))
-        return lines
-
-    def __repr__(self) -> str:
-        return f"<Server {self.url}>"
-
-    @property
-    def url(self) -> str:
-        return self.instance.url
-
-    def assert_alive(self) -> None:
-        code = self.instance.proc.poll()
-        assert code is None, f"the server process exited with {code}"
-
-    async def assert_healthy(self, http: aiohttp.ClientSession) -> None:
-        """Section 8: /healthz is 200 while the process runs; /readyz 200 while both stores answer."""
-        self.assert_alive()
-        reply = await request(http, "GET", f"{self.url}/healthz")
-        assert reply.status == 200, f"/healthz: {reply!r}"
+from tests.fuzz.wire import KNOWN_EVENTS, RawSocket
+from tests.processes import Instance
+from tests.support import stack_settings
 
 
 @pytest.fixture(scope="package")

@@ -8,13 +8,12 @@ import json
 import time
 import uuid
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 import aiohttp
 from hypothesis import assume, event as note_event, strategies as st
 
 from app.anticheat.proof import solve
-from tests.conftest import TEST_ACTIONS
+from tests.fuzz.harness import Server
 from tests.fuzz.oracle import Challenge, PlayerState, TournamentState, Viewer, socket_outcomes
 from tests.fuzz.strategies import (
     ENDED,
@@ -42,9 +41,7 @@ from tests.fuzz.wire import (
     request,
     show,
 )
-
-if TYPE_CHECKING:
-    from tests.fuzz.conftest import Server  # the conftest imports this module
+from tests.support import TEST_ACTIONS
 
 
 class Actors:

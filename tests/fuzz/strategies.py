@@ -27,7 +27,7 @@ def weighted(*choices: tuple[int, st.SearchStrategy]) -> st.SearchStrategy:
     return st.one_of(*[strategy.map(lambda v: v) for weight, strategy in choices for _ in range(weight)])
 
 
-CATALOGUE = ("quick", "big", "slow", "brief", "limited", "hard")  # tests/conftest.py TEST_ACTIONS
+CATALOGUE = ("quick", "big", "slow", "brief", "limited", "hard")  # tests/support.py TEST_ACTIONS
 # The tournaments the fuzz fixtures put (sockets.put_tournaments), one per answer tournament:join
 # has for a player of region eu (section 10): ok (running, and upcoming), tournament_closed (not
 # open to eu, and ended), tournament_full.

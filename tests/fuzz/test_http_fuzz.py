@@ -24,7 +24,7 @@ import pytest
 from hypothesis import assume, event as note_event, example, given, strategies as st
 from yarl import URL
 
-from tests.fuzz.conftest import API_KEY, Server, budget
+from tests.fuzz.harness import API_KEY, Server, budget
 from tests.fuzz.oracle import (
     EITHER,
     INVALID,

@@ -22,8 +22,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import example, given, strategies as st
 
-from tests.conftest import eventually
-from tests.fuzz.conftest import budget
+from tests.fuzz.harness import budget
 from tests.fuzz.sockets import ROLES, STATIC_ARGS, assert_total, exchange
 from tests.fuzz.strategies import (
     ENDED,
@@ -36,6 +35,7 @@ from tests.fuzz.strategies import (
     unknown_event_names,
 )
 from tests.fuzz.wire import KNOWN_EVENTS, show
+from tests.support import eventually
 
 # A failing example's arguments can hold a few 2,000-character strings; hypothesis warns about
 # printing them, and the suite turns warnings into errors.

@@ -18,7 +18,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import example, given, strategies as st
 
-from tests.fuzz.conftest import API_KEY, budget
+from tests.fuzz.harness import API_KEY, budget
 from tests.fuzz.oracle import INVALID, body_verdict, session_verdict, suspension_verdict
 from tests.fuzz.sockets import ROLES, STATIC_ARGS, assert_total, exchange
 from tests.fuzz.strategies import big_literals, keys, lone_surrogate_texts

@@ -14,8 +14,8 @@ import socketio
 
 from app.engine import LeanSocket
 from app.server import SIO
-from tests.conftest import eventually
 from tests.handlers.test_packets import open_ws
+from tests.support import eventually
 
 IDLE = 20
 PING_INTERVAL_S = 0.3

@@ -14,7 +14,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.conftest import open_client
+from tests.support import open_client
 
 SOCKETS_LOGGER = "app.handlers.sockets"
 WS_PATH = "/socket.io/?EIO=4&transport=websocket"

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.conftest import RedisProcess, create_session, eventually, open_client
+from tests.processes import RedisProcess
+from tests.support import create_session, eventually, open_client
 
 
 async def test_a_watch_that_failed_in_an_outage_leaves_no_room_behind(start_app, settings, http):

@@ -7,7 +7,8 @@ import signal
 import time
 
 from app.anticheat.proof import solve
-from tests.conftest import RedisProcess, eventually
+from tests.processes import RedisProcess
+from tests.support import eventually
 
 
 async def test_boards_rebuilt_from_mongodb_after_redis_comes_back_empty(start_app, settings, redis_proc, player, http):

@@ -19,7 +19,8 @@ from pymongo import AsyncMongoClient
 from app.anticheat.proof import solve
 from app.clock import now_ms
 from app.leaderboard.boards import BoardStore
-from tests.conftest import Client, DocumentStoreProcess, Instance, Watcher, create_session, eventually, open_client
+from tests.processes import DocumentStoreProcess, Instance
+from tests.support import Client, Watcher, create_session, eventually, open_client
 
 DRAIN_TIMEOUT_S = 20
 

@@ -31,8 +31,8 @@ import socketio
 from pymongo import AsyncMongoClient
 
 from app.anticheat.proof import solve
-from tests.conftest import DocumentStoreProcess, Instance, RedisProcess, eventually
-from tests.support import Spectator
+from tests.processes import DocumentStoreProcess, Instance, RedisProcess
+from tests.support import Spectator, eventually
 
 N_PLAYERS = 10
 REGIONS = ("eu", "na")

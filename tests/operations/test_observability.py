@@ -22,7 +22,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from app.anticheat.proof import proof_ok, solve
 from app.config import Settings
-from tests.conftest import Client, Instance, create_session, eventually, open_client
+from tests.processes import Instance
+from tests.support import Client, create_session, eventually, open_client
 
 Samples = dict[tuple[str, frozenset], float]
 
@@ -202,7 +203,7 @@ async def test_flooding_connection_is_counted_as_limited_and_flood(
 
 
 class LoggedInstance(Instance):
-    """conftest's Instance (`python -m app`, same environment), with stderr kept in a file."""
+    """tests.processes' Instance (`python -m app`, same environment), with stderr kept in a file."""
 
     def __init__(self, settings: Settings, log_path: Path, **env: str) -> None:
         super().__init__(settings, port=None, log_path=log_path, **env)  # named: env cannot fill them

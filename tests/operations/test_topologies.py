@@ -48,19 +48,18 @@ from redis.asyncio.cluster import RedisCluster
 from app.anticheat.proof import solve
 from app.clock import iso, now_ms
 from app.embedded import free_port
-from tests.conftest import (
+from tests.processes import DocumentStoreProcess, Instance, RedisProcess, stop, wait_for_port
+from tests.support import (
     OPERATOR_KEY,
     Client,
-    DocumentStoreProcess,
-    Instance,
-    RedisProcess,
+    Operator,
+    Spectator,
+    cluster_run,
     create_session,
     eventually,
+    kill_9_run,
     stack_settings,
-    stop,
-    wait_for_port,
 )
-from tests.support import Operator, Spectator, cluster_run, kill_9_run
 
 NGINX = Path("/usr/sbin/nginx")  # Debian's package (make setup installs it); /usr/sbin is not on every PATH
 NGINX_CONF = Path(__file__).resolve().parents[2] / "deploy" / "nginx.conf"
@@ -184,7 +183,7 @@ def nginx_topology(tmp_path_factory: pytest.TempPathFactory, redis_proc: RedisPr
 
 
 class ClientFrom(Client):
-    """conftest's Client whose HTTP requests and transports leave from `address` (127.0.N.M)."""
+    """tests.support's Client whose HTTP requests and transports leave from `address` (127.0.N.M)."""
 
     def __init__(self, address: str) -> None:
         self.address = address

@@ -7,8 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from app.anticheat.proof import proof_ok
-from tests.conftest import eventually
-from tests.support import Operator
+from tests.support import Operator, eventually
 
 FIELDS = {"action_id", "action", "outcome", "duplicate", "points", "started_at", "completed_at", "play_ms",
           "difficulty", "instance", "client"}

@@ -13,7 +13,7 @@ from app.clock import now_ms
 from app.errors import ProtocolError
 from app.operators.audit import AuditEntry, AuditTrail
 from app.scores.repository import open_database
-from tests.conftest import eventually
+from tests.support import eventually
 
 
 @pytest.fixture

@@ -16,9 +16,9 @@ from app.leaderboard.boards import Standing
 from app.leaderboard.keys import PLACE_KEY
 from app.leaderboard.queue import DeltaQueue
 from app.server import REBUILD, REDIS
-from tests.conftest import RedisProcess, eventually, open_client
 from tests.operators.test_hidden import BOARDS, PERIODS, RoomModel, on_every_board
-from tests.support import Operator, connect_refusal
+from tests.processes import RedisProcess
+from tests.support import Operator, connect_refusal, eventually, open_client
 
 
 async def test_erase_takes_the_player_off_every_board_and_deletes_what_is_kept(operator: Operator, player, mongo,

@@ -6,9 +6,8 @@ from __future__ import annotations
 import json
 
 from app.clock import iso, now_ms
-from tests.conftest import eventually
 from tests.operators.test_audit_route import refused_attempt
-from tests.support import OPERATOR_AUTH, Operator
+from tests.support import OPERATOR_AUTH, Operator, eventually
 
 
 async def test_the_export_holds_every_datum_kept(operator: Operator, player, mongo, http):

@@ -5,8 +5,7 @@ stays off while it plays on, and it comes back, with every point, when the mark 
 from __future__ import annotations
 
 from app.server import REBUILD, REDIS
-from tests.conftest import Client, eventually
-from tests.support import Operator
+from tests.support import Client, Operator, eventually
 
 PERIODS = ("all", "daily", "weekly")
 BOARDS = ("global", "region:eu", "guild:owls")

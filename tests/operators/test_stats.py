@@ -9,9 +9,8 @@ from datetime import UTC, datetime
 import redis.asyncio
 
 from app.operators.stats import LiveStats, no_connections
-from tests.conftest import OPERATOR_KEY, create_session, eventually, open_client
 from tests.operators.test_audit_route import refused_attempt
-from tests.support import Operator
+from tests.support import OPERATOR_KEY, Operator, create_session, eventually, open_client
 
 
 def parse(text: str) -> datetime:

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from app.anticheat.proof import solve
 from app.config import Secret
-from tests.conftest import create_session, open_client
-from tests.support import connect_refusal
+from tests.support import connect_refusal, create_session, open_client
 
 KEY_A = "rotation-key-A-0123456789"
 KEY_B = "rotation-key-B-0123456789"

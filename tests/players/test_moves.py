@@ -5,7 +5,7 @@ region or two guild boards, and watchers of both rooms see it in their next delt
 from __future__ import annotations
 
 from app.leaderboard.periods import STANDARD
-from tests.conftest import Client, eventually
+from tests.support import Client, eventually
 
 PERIODS = STANDARD.names
 

@@ -22,8 +22,8 @@ from app.errors import ProtocolError
 from app.players.revocations import KEY, Revocations
 from app.players.store import PlayerStore
 from app.scores.repository import open_database
-from tests.conftest import RedisProcess, create_session, eventually, open_client
-from tests.support import connect_refusal
+from tests.processes import RedisProcess
+from tests.support import connect_refusal, create_session, eventually, open_client
 
 API_KEY = "integration-api-key-0123456789"
 BEARER = {"Authorization": f"Bearer {API_KEY}"}

@@ -13,7 +13,7 @@ from app.anticheat.proof import solve
 from app.clock import now_ms
 from app.scores.repository import CreditRecord, ScoreRepository, _apply_op, _log_doc
 from app.server import MONGO
-from tests.conftest import eventually
+from tests.support import eventually
 
 
 @pytest.fixture

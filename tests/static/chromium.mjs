@@ -1,5 +1,5 @@
 // The system Chromium through playwright-core, as every browser test starts it, and the frame every
-// browser test script runs its scenario in (tests/static/*.mjs, driven by tests/conftest.py's
+// browser test script runs its scenario in (tests/static/*.mjs, driven by tests/support.py's
 // run_node_json): its JSON config, the errors every page is watched for, a watchdog, and one JSON
 // object on stdout.
 

@@ -26,8 +26,8 @@ from pymongo import AsyncMongoClient
 from app.anticheat.proof import solve
 from app.clock import now_ms
 from app.config import Secret
-from tests.conftest import Client, eventually, open_client, run_node_json
 from tests.static.test_browser import chromium  # noqa: F401 - the shared fixture: Debian's chromium
+from tests.support import Client, eventually, open_client, run_node_json
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = Path(__file__).resolve().parent / "admin.mjs"

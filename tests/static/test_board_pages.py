@@ -23,9 +23,8 @@ from app.clock import iso, now_ms
 from app.config import Secret, Settings
 from app.leaderboard.boards import BoardStore
 from app.leaderboard.periods import WEEKLY, day_key, week_key
-from tests.conftest import run_node_json
 from tests.static.test_browser import chromium  # noqa: F401  (the fixture)
-from tests.support import make_standing
+from tests.support import make_standing, run_node_json
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = Path(__file__).resolve().parent / "boards.mjs"

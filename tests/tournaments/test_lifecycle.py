@@ -19,9 +19,8 @@ from app.clock import now_ms
 from app.handlers.http import SERVICES
 from app.leaderboard import keys
 from app.tournaments.store import TournamentStore
-from tests.conftest import OPERATOR_KEY, Client, create_session, eventually, open_client, run_node_json
-from tests.support import Operator
-from tests.tournaments.conftest import body
+from tests.support import OPERATOR_KEY, Client, Operator, create_session, eventually, open_client, run_node_json
+from tests.tournaments.support import body
 
 ENTRANT_JS = Path(__file__).resolve().parent / "js" / "entrant.mjs"
 # settle_ms = 2 x STORE_TIMEOUT_MS + 2 x LEADERBOARD_FLUSH_MS: short, for awards a few seconds after the end.

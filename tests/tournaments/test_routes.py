@@ -8,9 +8,8 @@ import asyncio
 import pymongo
 
 from app.clock import now_ms
-from tests.conftest import OPERATOR_KEY, create_session, open_client
-from tests.support import OPERATOR_AUTH, Operator
-from tests.tournaments.conftest import HOUR, MINUTE, body
+from tests.support import OPERATOR_AUTH, OPERATOR_KEY, Operator, create_session, open_client
+from tests.tournaments.support import HOUR, MINUTE, body
 
 TOURNAMENT_FIELDS = {"tournament_id", "title", "start_at", "end_at", "state", "players", "actions", "regions",
                      "max_players"}

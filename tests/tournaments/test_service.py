@@ -9,7 +9,7 @@ import pytest
 
 from app.anticheat.tokens import SessionClaims
 from app.errors import ProtocolError
-from tests.tournaments.conftest import HOUR, MINUTE, Clock, Stack, loaded
+from tests.tournaments.support import HOUR, MINUTE, Clock, Stack, loaded
 
 
 def claims(player_id: str, region: str = "eu") -> SessionClaims:

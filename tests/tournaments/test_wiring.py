@@ -10,9 +10,8 @@ from app.clock import iso, now_ms
 from app.handlers.http import SERVICES
 from app.leaderboard import keys
 from app.scores.repository import CreditRecord
-from tests.conftest import eventually
-from tests.support import Operator
-from tests.tournaments.conftest import HOUR, Stack
+from tests.support import Operator, eventually
+from tests.tournaments.support import HOUR, Stack
 
 
 async def test_the_credit_keeps_its_tournaments_and_counts_them_once(stack: Stack) -> None:
