@@ -16,6 +16,9 @@ merged or reordered: Redis runs them one after another, in the order they were m
 NOSCRIPT the script is loaded again and those calls are rerun (with their `then`): a script
 run this way must be safe to run twice. A Redis Cluster takes no scripts in a pipeline: there
 each call goes out on its own, as it did before.
+
+`run_each` is the same for one caller with many calls (a flush's board families on a
+cluster, an erasure's boards); both send through `run_all`.
 """
 
 from __future__ import annotations
@@ -63,15 +66,9 @@ class PipelinedScript:
 
     async def _send(self, calls: list[Call]) -> None:
         try:
-            replies = await self._run(calls)
-            again = [call for call, reply in zip(calls, replies, strict=True) if isinstance(reply, NoScriptError)]
-            for (*_, future), reply in zip(calls, replies, strict=True):
-                if not isinstance(reply, NoScriptError):
-                    _answer(future, reply)
-            if again:  # Redis restarted or its scripts were flushed: load it again, rerun those
-                self._script.sha = await self._redis.script_load(self._script.script)
-                for (*_, future), reply in zip(again, await self._run(again), strict=True):
-                    _answer(future, reply)
+            answers = await run_all(self._redis, self._script, [(keys, args, then) for keys, args, then, _ in calls])
+            for (*_, future), answer in zip(calls, answers, strict=True):
+                _answer(future, answer)
         except asyncio.CancelledError:
             for *_, future in calls:
                 future.cancel()
@@ -81,23 +78,57 @@ class PipelinedScript:
                 if not future.done():
                     future.set_exception(exc)
 
-    async def _run(self, calls: list[Call]) -> list[Any]:
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for keys, args, then, _ in calls:
-                pipe.execute_command("EVALSHA", self._script.sha, len(keys), *keys, *args)
-                if then is not None:
-                    pipe.execute_command(*then)
-            replies = await pipe.execute(raise_on_error=False)
-        answers, i = [], 0
-        for *_, then, _ in calls:
-            if then is None:
-                answers.append(replies[i])
-                i += 1
-            else:  # the command's error, if any, is the caller's too
-                error = next((r for r in replies[i:i + 2] if isinstance(r, Exception)), None)
-                answers.append(error if error is not None else replies[i:i + 2])
-                i += 2
-        return answers
+
+async def run_each(redis: Redis, script: AsyncScript, calls: Sequence[tuple[Sequence[Arg], Sequence[Arg]]]) -> list:
+    """`script` once per (keys, args), at once: on one server in one pipeline (run_all), on a
+    Redis Cluster each to its slot's node; the replies in order, or the first error raised."""
+    if isinstance(redis, RedisCluster):
+        return list(await asyncio.gather(*(script(keys=keys, args=args) for keys, args in calls)))
+    answers = await run_all(redis, script, [(keys, args, None) for keys, args in calls])
+    for answer in answers:
+        if isinstance(answer, Exception):
+            raise answer
+    return answers
+
+
+async def run_all(redis: Redis, script: AsyncScript,
+                  calls: Sequence[tuple[Sequence[Arg], Sequence[Arg], Sequence[Arg] | None]]) -> list[Any]:
+    """`script` (registered on `redis`: app/lua.py) once per (keys, args, then) in one pipeline
+    on one server: EVALSHA, then the call's own command `then` if any. Each call's answer in
+    order: its reply ([script's, command's] with a `then`), or its error, returned, not raised
+    (the first of the two with a `then`). Calls that met NOSCRIPT (Redis restarted, or its
+    scripts flushed) are rerun once the script is loaded again: a script run this way must be
+    safe to run twice. redis-py's own pipelined scripts would ask SCRIPT EXISTS first, each
+    time: one more round trip."""
+    answers = await _pipeline(redis, script, calls)
+    again = [i for i, answer in enumerate(answers) if isinstance(answer, NoScriptError)]
+    if again:
+        script.sha = await redis.script_load(script.script)
+        rerun = await _pipeline(redis, script, [calls[i] for i in again])
+        for i, answer in zip(again, rerun, strict=True):
+            answers[i] = answer
+    return answers
+
+
+async def _pipeline(redis: Redis, script: AsyncScript,
+                    calls: Sequence[tuple[Sequence[Arg], Sequence[Arg], Sequence[Arg] | None]]) -> list[Any]:
+    async with redis.pipeline(transaction=False) as pipe:
+        for keys, args, then in calls:
+            pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
+            if then is not None:
+                pipe.execute_command(*then)
+        replies = await pipe.execute(raise_on_error=False)
+    answers, i = [], 0
+    for _, _, then in calls:
+        if then is None:
+            answers.append(replies[i])
+            i += 1
+        else:  # the command's error, if any, is the caller's too
+            error = next((r for r in replies[i:i + 2] if isinstance(r, Exception)), None)
+            answers.append(error if error is not None else replies[i:i + 2])
+            i += 2
+    return answers
+
 
 def _answer(future: asyncio.Future[Any], reply: Any) -> None:
     if future.done():  # its caller was cancelled meanwhile

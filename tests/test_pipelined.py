@@ -1,5 +1,6 @@
 """A Lua script run for many callers in one pipeline (app/pipelined.py), against the tests'
-real redis-server: each caller gets its own reply or its own error, in the order of the calls."""
+real redis-server: each caller gets its own reply or its own error, in the order of the calls;
+and one caller's many calls (run_each) in one pipeline, the first error raised."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError, ResponseError
 
 from app.embedded import free_port
-from app.pipelined import PipelinedScript
+from app.pipelined import PipelinedScript, run_each
 
 # KEYS[1] a list; ARGV[1] a value to push, or "boom" to fail. Returns the list's new length.
 PUSH = """
@@ -66,3 +67,13 @@ async def test_a_caller_cancelled_meanwhile_leaves_the_others_their_replies(redi
     assert await second in (1, 2)  # its reply; the cancelled call may have been sent already
     with pytest.raises(asyncio.CancelledError):
         await first
+
+
+async def test_one_callers_calls_in_one_pipeline_reloaded_after_a_flush(redis_client: Redis) -> None:
+    script = redis_client.register_script(PUSH)
+    assert await run_each(redis_client, script, [(["l"], ["a"]), (["m"], ["b"]), (["l"], ["c"])]) == [1, 1, 2]
+    await redis_client.script_flush()
+    assert await run_each(redis_client, script, [(["l"], ["d"]), (["m"], ["e"])]) == [3, 2]
+    with pytest.raises(ResponseError, match="boom"):
+        await run_each(redis_client, script, [(["l"], ["f"]), (["l"], ["boom"])])
+    assert await redis_client.lrange("l", 0, -1) == [b"a", b"c", b"d", b"f"]  # the calls before it ran

@@ -45,7 +45,8 @@ from app.leaderboard.keys import (
     PLACE_KEY,
 )
 from app.leaderboard.periods import ALL, DAILY, STANDARD, WEEKLY, PeriodPoints, PeriodTable, Totals
-from app.lua import register, run_each, source
+from app.lua import register, source
+from app.pipelined import run_each
 from app.rooms.names import tournament_board
 
 
