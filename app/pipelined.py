@@ -33,7 +33,9 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
 
 Arg = str | bytes | int | float
-# keys, args, the command to send after it (or None), its caller's answer
+# keys, args, the command to send after it (or None)
+ScriptCall = tuple[Sequence[Arg], Sequence[Arg], "Sequence[Arg] | None"]
+# ... and its caller's answer
 Call = tuple[Sequence[Arg], Sequence[Arg], "Sequence[Arg] | None", "asyncio.Future[Any]"]
 
 
@@ -91,8 +93,7 @@ async def run_each(redis: Redis, script: AsyncScript, calls: Sequence[tuple[Sequ
     return answers
 
 
-async def run_all(redis: Redis, script: AsyncScript,
-                  calls: Sequence[tuple[Sequence[Arg], Sequence[Arg], Sequence[Arg] | None]]) -> list[Any]:
+async def run_all(redis: Redis, script: AsyncScript, calls: Sequence[ScriptCall]) -> list[Any]:
     """`script` (registered on `redis`: app/lua.py) once per (keys, args, then) in one pipeline
     on one server: EVALSHA, then the call's own command `then` if any. Each call's answer in
     order: its reply ([script's, command's] with a `then`), or its error, returned, not raised
@@ -110,8 +111,7 @@ async def run_all(redis: Redis, script: AsyncScript,
     return answers
 
 
-async def _pipeline(redis: Redis, script: AsyncScript,
-                    calls: Sequence[tuple[Sequence[Arg], Sequence[Arg], Sequence[Arg] | None]]) -> list[Any]:
+async def _pipeline(redis: Redis, script: AsyncScript, calls: Sequence[ScriptCall]) -> list[Any]:
     async with redis.pipeline(transaction=False) as pipe:
         for keys, args, then in calls:
             pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)

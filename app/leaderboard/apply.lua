@@ -65,10 +65,9 @@ local function apply_extra(zkey, pid, version, points, reached, expire_at)
   local changed = apply_entry(zkey, pid, version, points, reached, expire_at or 0)
   if not EVERY and (expire_at or 0) > 0 then
     -- A family of a board that ends (a tournament's, on a cluster): its copies of the
-    -- per-player state go with its board.
-    for _, key in ipairs({PLACE, GENERATION}) do
-      if redis.call('EXISTS', key) == 1 then redis.call('PEXPIREAT', key, expire_at) end
-    end
+    -- per-player state go with its board (PEXPIREAT leaves a key that is not there alone).
+    redis.call('PEXPIREAT', PLACE, expire_at)
+    redis.call('PEXPIREAT', GENERATION, expire_at)
   end
   return changed
 end

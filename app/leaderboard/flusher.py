@@ -11,9 +11,9 @@ that died half-way is redone whole by the next holder, and a part redone changes
 (standings are absolute and versioned, moves are counted), so each standing is applied exactly
 once in effect. Only the emit can be lost with a dying instance; `seq` then shows a gap and
 the watcher asks for a fresh snapshot, as PROTOCOL.md section 6 says. Names are written once
-per flush, and read once for all its deltas. An instance that lost
-the lease during its flush may still finish the parts it had sent: each is atomic and
-idempotent, and its deltas carry the next seqs of their rooms.
+per flush, and read once for all its deltas. An instance that lost the lease during its flush
+may still finish the parts it had sent: each is atomic and idempotent, and its deltas carry
+the next seqs of their rooms.
 
 Published rows also serve `watch` snapshots, so a snapshot at `seq` N is exactly the
 board that deltas up to N describe.
@@ -138,8 +138,12 @@ class Flusher:
         }
 
         def args(family: str) -> list[str]:
-            mine = sorted(rollover_rooms) if family == EVERY_FAMILY else [r for r in (family,) if r in rollover_rooms]
-            ctx = {**context, "family": family, "rolled": mine}
+            # The rollover rooms this run publishes: all of them, or its own family's.
+            if family == EVERY_FAMILY:
+                rolled_here = sorted(rollover_rooms)
+            else:
+                rolled_here = [family] if family in rollover_rooms else []
+            ctx = {**context, "family": family, "rolled": rolled_here}
             return [json.dumps(ctx, separators=_COMPACT), placement.batch(family)]
 
         results = await self._boards.run_parts(self._script, placement, args)
