@@ -66,6 +66,8 @@ async def test_restart_on_embedded_defaults_keeps_scores_and_boards(start_app, s
     async def on_board(url: str) -> tuple[dict, dict]:
         profile, board = await _state(url, http, "keeper")
         assert profile["score"]["total"] == 20 and [r["player_id"] for r in board["entries"]] == ["keeper"]
+        # Flushed before the profile was read too (a flush can land between the two reads).
+        assert profile["ranks"]["region"] == 1, profile
         return profile, board
 
     profile, board = await eventually(lambda: on_board(first.url))
